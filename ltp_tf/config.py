@@ -1,0 +1,134 @@
+"""`TokenPruningConfig`: the validated token-pruning settings, LTP's `config.json` keys.
+
+The field names follow the original LTP code (`prune_mode`, `masking_mode`, `final_token_threshold`,
+`token_keep_rate`, `scoring_mode`, `temperature`); its training flag `--lambda` is the field
+`mask_loss_weight` here (`lambda` is a Python keyword) and is accepted under either name when read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from typing import Any, Mapping
+
+PRUNE_MODES = ("none", "topk", "absolute_threshold")
+MASKING_MODES = ("soft", "hard")
+SCORING_MODES = ("mean", "length_normalized")
+
+# Keys of an LTP checkpoint's `config.json` that map onto fields, with their aliases.
+_ALIASES = {"lambda": "mask_loss_weight"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenPruningConfig:
+    """How an encoder prunes tokens.
+
+    Attributes:
+        prune_mode: `"none"` (dense), `"topk"` (keep-rate schedule) or `"absolute_threshold"`
+            (per-layer thresholds, manual or learned).
+        masking_mode: `"soft"` (threshold search: the block output is multiplied by
+            `sigmoid((score - threshold) / temperature)` while training) or `"hard"` (tokens under the
+            threshold are removed from all later layers). Soft needs `prune_mode="absolute_threshold"`.
+            Inference always prunes hard, as LTP evaluates.
+        final_token_threshold: threshold of the last layer; layer `i` of `L` starts at
+            `final_token_threshold * i / L`. In `[0, 1)`.
+        token_keep_rate: fraction of each sentence's tokens the last layer keeps in `topk` mode. At most 1;
+            negative values are allowed (the schedule is floored at 0.01, as in LTP).
+        scoring_mode: `"mean"`: attention received, summed over heads and real queries, divided by
+            `heads * score_reference_length` (LTP's scale with inputs padded to 128, but independent of the
+            batch's padding); `"length_normalized"`: divided by `heads * real queries` instead, so a
+            sentence's scores sum to one.
+        temperature: soft-mask temperature T, > 0 (LTP default 1e-3).
+        mask_loss_weight: lambda, the weight of the mask regulariser `lambda * sum_layers mean(mask)`, >= 0.
+        score_reference_length: the sequence length the `"mean"` scores are normalised by (LTP pads to 128).
+    """
+
+    prune_mode: str = "none"
+    masking_mode: str = "hard"
+    final_token_threshold: float = 0.01
+    token_keep_rate: float = 1.0
+    scoring_mode: str = "mean"
+    temperature: float = 1e-3
+    mask_loss_weight: float = 0.1
+    score_reference_length: int = 128
+
+    def __post_init__(self) -> None:
+        _check_choice("prune_mode", self.prune_mode, PRUNE_MODES)
+        _check_choice("masking_mode", self.masking_mode, MASKING_MODES)
+        _check_choice("scoring_mode", self.scoring_mode, SCORING_MODES)
+        _check_number("final_token_threshold", self.final_token_threshold, "a number in [0, 1)",
+                      lambda v: 0.0 <= v < 1.0)
+        _check_number("token_keep_rate", self.token_keep_rate, "a finite number <= 1",
+                      lambda v: math.isfinite(v) and v <= 1.0)
+        _check_number("temperature", self.temperature, "a finite number > 0",
+                      lambda v: math.isfinite(v) and v > 0.0)
+        _check_number("mask_loss_weight", self.mask_loss_weight, "a finite number >= 0",
+                      lambda v: math.isfinite(v) and v >= 0.0)
+        if (isinstance(self.score_reference_length, bool)
+                or not isinstance(self.score_reference_length, int)
+                or self.score_reference_length < 1):
+            raise ValueError("`score_reference_length` must be an integer >= 1. "
+                             f"Received: score_reference_length={self.score_reference_length!r}")
+        if self.masking_mode == "soft" and self.prune_mode != "absolute_threshold":
+            raise ValueError("`masking_mode` 'soft' needs prune_mode='absolute_threshold' (soft masks "
+                             "relax learned thresholds). Received: masking_mode='soft', "
+                             f"prune_mode={self.prune_mode!r}")
+
+    @property
+    def learned(self) -> bool:
+        """Whether thresholds train (soft threshold search)."""
+        return self.prune_mode == "absolute_threshold" and self.masking_mode == "soft"
+
+    def replace(self, **changes: Any) -> "TokenPruningConfig":
+        """A validated copy with `changes` applied."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], ignore_unknown: bool = False) -> "TokenPruningConfig":
+        """Builds a config from a mapping; `lambda` is read as `mask_loss_weight`.
+
+        With `ignore_unknown=True`, keys that are not pruning settings (a model `config.json`'s
+        `hidden_size` and the like) are skipped; otherwise they are an error.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            name = _ALIASES.get(key, key)
+            if name in names:
+                kwargs[name] = value
+            elif not ignore_unknown:
+                raise ValueError(f"Unknown token-pruning setting {key!r}. Allowed: {sorted(names | set(_ALIASES))}")
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TokenPruningConfig":
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_checkpoint_config(cls, path: str | os.PathLike) -> "TokenPruningConfig":
+        """Reads the pruning keys of an LTP checkpoint's `config.json` (a file or the folder holding it)."""
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, "config.json")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No checkpoint config at {path!r}: expected a `config.json` file.")
+        with open(path, encoding="utf-8") as f:
+            return cls.from_dict(json.load(f), ignore_unknown=True)
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"`{name}` must be one of {list(allowed)}. Received: {name}={value!r}")
+
+
+def _check_number(name: str, value: Any, allowed: str, predicate) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not predicate(float(value)):
+        raise ValueError(f"`{name}` must be {allowed}. Received: {name}={value!r}")

@@ -1,0 +1,66 @@
+"""Analytic FLOPs of a pruned BERT encoder, LTP's way.
+
+Per layer and sentence, with `n_in` tokens entering the layer and `n_out` leaving it (surviving its pruning):
+
+    MACs = 2 * d * n_in**2          (attention scores and context)
+         + 4 * d**2 * n_in          (query, key, value and output projections)
+         + 2 * d * d_ff * n_out     (feed-forward; 8 * d**2 * n_out when d_ff = 4d, LTP's formula)
+    FLOPs = 2 * MACs
+
+Embeddings, LayerNorms, softmax and the classifier head are left out, as in LTP. The dense baseline runs
+every layer on the sentence's unpadded length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class FlopsReport:
+    """FLOPs of a batch: per layer (summed over sentences), total, dense total and their ratio."""
+
+    per_layer: tuple[float, ...]
+    total: float
+    dense_total: float
+
+    @property
+    def reduction(self) -> float:
+        """Dense FLOPs divided by pruned FLOPs (2.0 = half the work)."""
+        return self.dense_total / self.total if self.total else float("inf")
+
+    def to_dict(self) -> dict:
+        return {"per_layer": list(self.per_layer), "total": self.total, "dense_total": self.dense_total,
+                "reduction": self.reduction}
+
+
+def layer_flops(hidden_dim: int, intermediate_dim: int, tokens_in, tokens_out) -> np.ndarray:
+    """FLOPs of one layer for arrays of per-sentence token counts."""
+    n_in = np.asarray(tokens_in, dtype=np.float64)
+    n_out = np.asarray(tokens_out, dtype=np.float64)
+    macs = 2 * hidden_dim * n_in**2 + 4 * hidden_dim**2 * n_in + 2 * hidden_dim * intermediate_dim * n_out
+    return 2 * macs
+
+
+def count_flops(hidden_dim: int, intermediate_dim: int, sequence_lengths, kept_tokens) -> FlopsReport:
+    """FLOPs of a batch given what each layer kept.
+
+    Args:
+        hidden_dim, intermediate_dim: model sizes.
+        sequence_lengths: `(batch,)` unpadded sentence lengths.
+        kept_tokens: `(batch, num_layers)` tokens each layer passes on (the backbone's `kept_tokens`).
+    """
+    lengths = np.asarray(sequence_lengths, dtype=np.float64)
+    kept = np.asarray(kept_tokens, dtype=np.float64)
+    if lengths.ndim != 1 or kept.ndim != 2 or kept.shape[0] != lengths.shape[0]:
+        raise ValueError("`sequence_lengths` must be (batch,) and `kept_tokens` (batch, num_layers). "
+                         f"Received: shapes {lengths.shape} and {kept.shape}")
+    if lengths.shape[0] == 0:
+        raise ValueError("Cannot count FLOPs of an empty batch. Received: sequence_lengths of shape (0,)")
+    tokens_in = np.concatenate([lengths[:, None], kept[:, :-1]], axis=1)
+    per_layer = [float(layer_flops(hidden_dim, intermediate_dim, tokens_in[:, i], kept[:, i]).sum())
+                 for i in range(kept.shape[1])]
+    dense = float(layer_flops(hidden_dim, intermediate_dim, lengths, lengths).sum()) * kept.shape[1]
+    return FlopsReport(per_layer=tuple(per_layer), total=float(sum(per_layer)), dense_total=dense)
