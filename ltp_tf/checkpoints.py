@@ -1,0 +1,102 @@
+"""Self-contained checkpoints: a model, its tokenizer vocabulary and what it was trained for, written atomically.
+
+A checkpoint is a folder:
+
+    model.keras        the Keras model (e.g. a `TokenPruningClassifier`), `.keras` format
+    vocab.txt          the WordPiece vocabulary of the checkpoint's tokenizer (so exports tokenize alone)
+    checkpoint.json    {"task": ..., "max_seq_length": ..., "lowercase": ..., plus any metadata}
+
+It is written to a temporary sibling folder and renamed into place when complete, so a folder with the
+final name is always whole; an interrupted write leaves only a `.tmp-*` folder, which readers ignore.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import uuid
+from typing import Any
+
+import keras
+
+MODEL_FILE = "model.keras"
+VOCAB_FILE = "vocab.txt"
+METADATA_FILE = "checkpoint.json"
+TMP_MARKER = ".tmp-"
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: the model, its folder, and its metadata (`task`, `max_seq_length`, ...)."""
+
+    path: str
+    model: keras.Model
+    metadata: dict[str, Any]
+
+    @property
+    def task(self) -> str:
+        return self.metadata["task"]
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.metadata["max_seq_length"])
+
+    @property
+    def vocabulary_file(self) -> str:
+        return os.path.join(self.path, VOCAB_FILE)
+
+
+def is_complete(path: str) -> bool:
+    """Whether `path` is a complete checkpoint folder."""
+    return all(os.path.isfile(os.path.join(path, name)) for name in (MODEL_FILE, VOCAB_FILE, METADATA_FILE))
+
+
+def save_checkpoint(path: str, model: keras.Model, *, task: str, max_seq_length: int, vocabulary_file: str,
+                    metadata: dict[str, Any] | None = None) -> str:
+    """Writes a checkpoint folder atomically (replacing an older one at `path`) and returns `path`."""
+    if not os.path.isfile(vocabulary_file):
+        raise FileNotFoundError(f"Vocabulary file not found: {vocabulary_file!r}")
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = f"{path}{TMP_MARKER}{uuid.uuid4().hex[:8]}"
+    os.makedirs(tmp)
+    try:
+        model.save(os.path.join(tmp, MODEL_FILE))
+        shutil.copyfile(vocabulary_file, os.path.join(tmp, VOCAB_FILE))
+        record = {"task": task, "max_seq_length": int(max_seq_length), **(metadata or {})}
+        with open(os.path.join(tmp, METADATA_FILE), "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=2, sort_keys=True, default=str)
+        replace_folder(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def replace_folder(src: str, dst: str) -> None:
+    """Moves the complete folder `src` to `dst`, replacing `dst` if it exists, never leaving `dst` half-written."""
+    if os.path.exists(dst):
+        old = f"{dst}{TMP_MARKER}old-{uuid.uuid4().hex[:8]}"
+        os.rename(dst, old)
+        os.rename(src, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(src, dst)
+
+
+def load_checkpoint(path: str, compile: bool = False) -> Checkpoint:
+    """Loads a checkpoint folder written by `save_checkpoint`."""
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"Checkpoint folder not found: {path!r}")
+    if not is_complete(path):
+        missing = [n for n in (MODEL_FILE, VOCAB_FILE, METADATA_FILE) if not os.path.isfile(os.path.join(path, n))]
+        raise FileNotFoundError(f"{path!r} is not a complete checkpoint: missing {missing}")
+    import ltp_tf  # noqa: F401  (registers the serializable classes)
+
+    model = keras.saving.load_model(os.path.join(path, MODEL_FILE), compile=compile)
+    with open(os.path.join(path, METADATA_FILE), encoding="utf-8") as f:
+        metadata = json.load(f)
+    return Checkpoint(path=path, model=model, metadata=metadata)
