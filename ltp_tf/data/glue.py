@@ -118,18 +118,15 @@ def read_split(task: GlueTask | str, split: str, data_dir: str | None = None) ->
             "a folder in the standard glue_data layout (<dir>/<TASK>/{train,dev}.tsv).")
     columns: list[list[str]] = [[] for _ in task.text_columns]
     labels: list = []
-    needed = max(max(c if c >= 0 else -c - 1 for c in task.text_columns), abs(task.label_column)) + 1
     csv.field_size_limit(sys.maxsize)
     with open(path, encoding="utf-8-sig", newline="") as f:
         for line_number, row in enumerate(csv.reader(f, delimiter="\t", quotechar=None), start=1):
             if task.has_header and line_number == 1:
                 continue
-            if len(row) < needed:
-                raise ValueError(f"{path}:{line_number}: malformed {task.folder} row: {len(row)} columns, expected at "
-                                 f"least {needed}. Row: {row!r:.200}")
-            for column, index in zip(columns, task.text_columns):
-                column.append(row[index])
-            labels.append(_parse_label(task, row[task.label_column], path, line_number))
+            texts, label = parse_row(task, row, f"{path}:{line_number}")
+            for column, text in zip(columns, texts):
+                column.append(text)
+            labels.append(label)
     if not labels:
         raise ValueError(f"{path} has no examples.")
     dtype = np.float32 if task.is_regression else np.int32
@@ -137,14 +134,19 @@ def read_split(task: GlueTask | str, split: str, data_dir: str | None = None) ->
                         labels=np.asarray(labels, dtype=dtype))
 
 
-def _parse_label(task: GlueTask, value: str, path: str, line_number: int):
-    value = value.strip()
+def parse_row(task: GlueTask, row: list[str], where: str) -> tuple[tuple[str, ...], int | float]:
+    """Texts and label of one TSV row (split on tabs); `where` (e.g. `file:line`) prefixes errors."""
+    needed = max(max(c if c >= 0 else -c - 1 for c in task.text_columns), abs(task.label_column)) + 1
+    if len(row) < needed:
+        raise ValueError(f"{where}: malformed {task.folder} row: {len(row)} columns, expected at least {needed}. "
+                         f"Row: {row!r:.200}")
+    texts = tuple(row[index] for index in task.text_columns)
+    value = row[task.label_column].strip()
     if task.is_regression:
         try:
-            return float(value)
+            return texts, float(value)
         except ValueError:
-            raise ValueError(f"{path}:{line_number}: {task.folder} score must be a number. Received: {value!r}") from None
+            raise ValueError(f"{where}: {task.folder} score must be a number. Received: {value!r}") from None
     if value not in task.labels:
-        raise ValueError(f"{path}:{line_number}: {task.folder} label must be one of {list(task.labels)}. "
-                         f"Received: {value!r}")
-    return task.labels.index(value)
+        raise ValueError(f"{where}: {task.folder} label must be one of {list(task.labels)}. Received: {value!r}")
+    return texts, task.labels.index(value)

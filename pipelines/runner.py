@@ -1,0 +1,171 @@
+"""`LocalRunner`: runs a `Pipeline` in order, caching, recording and resuming every execution."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from typing import Iterator
+
+from ltp_tf.checkpoints import replace_folder
+from pipelines.component import Component, ExecutionContext, Pipeline
+from pipelines.metadata_store import CACHED, COMPLETE, FAILED, RUNNING, Artifact, MetadataStore
+
+METADATA_FILE = "metadata.sqlite"
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentRun:
+    component: str
+    status: str
+    seconds: float
+    outputs: dict[str, str]
+    message: str | None
+
+
+class LocalRunner:
+    """Runs pipelines under `pipeline_root`, one run at a time (a lock file guards the root).
+
+    A component whose inputs (artifact fingerprints) and parameters match a COMPLETE execution is not run
+    again (status CACHED). Outputs are renamed into place only when their executor succeeds; an execution
+    found RUNNING when a run starts was interrupted and is marked FAILED.
+    """
+
+    def __init__(self, pipeline_root: str, beam_pipeline_args: tuple[str, ...] = ()):
+        self.pipeline_root = os.path.abspath(pipeline_root)
+        self.beam_pipeline_args = tuple(beam_pipeline_args)
+
+    def run(self, pipeline: Pipeline, log=print) -> list[ComponentRun]:
+        os.makedirs(self.pipeline_root, exist_ok=True)
+        with self._lock(), contextlib.closing(MetadataStore(os.path.join(self.pipeline_root, METADATA_FILE))) as store:
+            run_id = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+            for stale in store.executions():
+                if stale.status == RUNNING:
+                    store.finish_execution(stale.id, FAILED, f"interrupted; found running at the start of run {run_id}")
+            produced: dict[tuple[str, str], Artifact] = {}
+            results = []
+            for component in pipeline.components:
+                result = self._run_component(store, run_id, component, produced, log)
+                results.append(result)
+            return results
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        with open(os.path.join(self.pipeline_root, ".lock"), "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RuntimeError(f"Another pipeline run holds {self.pipeline_root}/.lock") from None
+            yield
+
+    def _run_component(self, store: MetadataStore, run_id: str, component: Component,
+                       produced: dict[tuple[str, str], Artifact], log) -> ComponentRun:
+        started = time.time()
+        inputs = {name: produced[source] for name, source in component.inputs.items()}
+        for name, path in component.external_inputs.items():
+            inputs[name] = Artifact(id=-1, type="ExternalFile", uri=os.path.abspath(path),
+                                    fingerprint=fingerprint_path(path), properties={})
+        fingerprint = _hash({"component": component.name, "parameters": component.parameters,
+                             "inputs": {name: a.fingerprint for name, a in sorted(inputs.items())}})
+        final_uris = {name: os.path.join(self.pipeline_root, component.name, name, fingerprint[:16])
+                      for name in component.outputs}
+
+        previous = store.completed_execution(component.name, fingerprint)
+        if previous is not None:
+            outputs = store.artifacts_of(previous.id, "OUTPUT")
+            if set(outputs) == set(component.outputs) and all(os.path.exists(a.uri) for a in outputs.values()):
+                execution_id = store.start_execution(run_id, component.name, fingerprint, dict(component.parameters))
+                self._link(store, execution_id, inputs, outputs)
+                store.finish_execution(execution_id, CACHED, f"same inputs as execution {previous.id}")
+                for name, artifact in outputs.items():
+                    produced[(component.name, name)] = artifact
+                log(f"[{component.name}] cached (execution {previous.id})")
+                return ComponentRun(component.name, CACHED, 0.0, {n: a.uri for n, a in outputs.items()}, None)
+
+        execution_id = store.start_execution(run_id, component.name, fingerprint, dict(component.parameters))
+        self._link(store, execution_id, inputs, {})
+        work_dirs = {}
+        for name, spec in component.outputs.items():
+            final = final_uris[name]
+            _remove_stale_temporaries(final)
+            work = f"{final}.partial" if spec.resumable else f"{final}.tmp-{execution_id}"
+            os.makedirs(work, exist_ok=True)
+            work_dirs[name] = work
+        log(f"[{component.name}] running (execution {execution_id})")
+        context = ExecutionContext(
+            component=component.name, parameters=component.parameters,
+            inputs={name: a.uri for name, a in inputs.items()},
+            input_properties={name: a.properties for name, a in inputs.items()},
+            outputs=work_dirs, beam_pipeline_args=self.beam_pipeline_args)
+        try:
+            result = component.executor(context)
+            outputs = {}
+            for name, spec in component.outputs.items():
+                replace_folder(work_dirs[name], final_uris[name])
+                artifact_id = store.add_artifact(spec.type, final_uris[name], fingerprint_path(final_uris[name]),
+                                                 dict(result.properties.get(name, {})))
+                store.link(execution_id, artifact_id, "OUTPUT", name)
+                outputs[name] = store.artifacts_of(execution_id, "OUTPUT")[name]
+        except BaseException as error:
+            store.finish_execution(execution_id, FAILED, f"{type(error).__name__}: {error}")
+            for name, spec in component.outputs.items():
+                if not spec.resumable:
+                    shutil.rmtree(work_dirs[name], ignore_errors=True)
+            raise
+        store.finish_execution(execution_id, COMPLETE, result.message)
+        for name, artifact in outputs.items():
+            produced[(component.name, name)] = artifact
+        seconds = time.time() - started
+        log(f"[{component.name}] complete in {seconds:.1f} s" + (f": {result.message}" if result.message else ""))
+        return ComponentRun(component.name, COMPLETE, seconds, {n: a.uri for n, a in outputs.items()}, result.message)
+
+    @staticmethod
+    def _link(store: MetadataStore, execution_id: int, inputs: dict[str, Artifact],
+              outputs: dict[str, Artifact]) -> None:
+        for name, artifact in inputs.items():
+            artifact_id = artifact.id
+            if artifact_id < 0:  # external file: record it as an artifact of its own
+                artifact_id = store.add_artifact(artifact.type, artifact.uri, artifact.fingerprint)
+            store.link(execution_id, artifact_id, "INPUT", name)
+        for name, artifact in outputs.items():
+            store.link(execution_id, artifact.id, "OUTPUT", name)
+
+
+def _remove_stale_temporaries(final: str) -> None:
+    parent, base = os.path.split(final)
+    if os.path.isdir(parent):
+        for entry in os.listdir(parent):
+            if entry.startswith(f"{base}.tmp-"):
+                shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def _hash(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def fingerprint_path(path: str) -> str:
+    """sha256 over a file's bytes, or over a folder's relative paths and file contents."""
+    digest = hashlib.sha256()
+    if os.path.isfile(path):
+        _update_with_file(digest, path)
+        return digest.hexdigest()
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"Pipeline input not found: {path!r}")
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            digest.update(os.path.relpath(full, path).encode())
+            _update_with_file(digest, full)
+    return digest.hexdigest()
+
+
+def _update_with_file(digest, path: str) -> None:
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
