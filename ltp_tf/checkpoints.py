@@ -21,10 +21,11 @@ from typing import Any
 
 import keras
 
+from ltp_tf.atomic import TMP_MARKER, replace_folder
+
 MODEL_FILE = "model.keras"
 VOCAB_FILE = "vocab.txt"
 METADATA_FILE = "checkpoint.json"
-TMP_MARKER = ".tmp-"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,17 +75,6 @@ def save_checkpoint(path: str, model: keras.Model, *, task: str, max_seq_length:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
-
-
-def replace_folder(src: str, dst: str) -> None:
-    """Moves the complete folder `src` to `dst`, replacing `dst` if it exists, never leaving `dst` half-written."""
-    if os.path.exists(dst):
-        old = f"{dst}{TMP_MARKER}old-{uuid.uuid4().hex[:8]}"
-        os.rename(dst, old)
-        os.rename(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(src, dst)
 
 
 def load_checkpoint(path: str, compile: bool = False) -> Checkpoint:

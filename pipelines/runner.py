@@ -12,7 +12,7 @@ import shutil
 import time
 from typing import Iterator
 
-from ltp_tf.checkpoints import replace_folder
+from ltp_tf.atomic import replace_folder
 from pipelines.component import Component, ExecutionContext, Pipeline
 from pipelines.metadata_store import CACHED, COMPLETE, FAILED, RUNNING, Artifact, MetadataStore
 
