@@ -1,0 +1,40 @@
+"""Backend-specific compilation of pure Keras functions: `tf.function` (TensorFlow) or `jax.jit` (JAX).
+
+Compiled functions are specialised to the shapes of their inputs (one program per shape), so callers
+bucket shapes (`ltp_tf.serving.buckets`). On other backends, functions run eagerly.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import keras
+
+COMPILING_BACKENDS = ("tensorflow", "jax")
+
+
+def compile_function(fn: Callable, variables: Sequence[keras.Variable], jit_compile: bool) -> Callable:
+    """Compiles `fn`, which reads `variables` (and no other state), for the current Keras backend.
+
+    TensorFlow: a `tf.function` traced per input shape, XLA-compiled when `jit_compile` (else a plain
+    graph). JAX: with `jit_compile`, `jax.jit` of a pure version of `fn` that takes the variables' values
+    as arguments (no weights are baked into the program as constants); without it, eager. Other
+    backends: eager.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=bool(jit_compile), reduce_retracing=False, autograph=False)
+    if backend == "jax" and jit_compile:
+        import jax
+
+        variables = list(variables)
+
+        def pure(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return fn(*args)
+
+        jitted = jax.jit(pure)
+        return lambda *args: jitted([v.value for v in variables], *args)
+    return fn

@@ -1,0 +1,212 @@
+"""`TokenDroppingRunner`: fast inference that physically removes pruned tokens, with compiled per-shape programs.
+
+The model's own `drop_tokens=True` path removes tokens inside one traced graph, where every length is
+data-dependent; XLA cannot compile that. The runner splits the encoder at each pruning layer instead:
+
+    segment 0:  embeddings -> blocks that never prune -> attention + scores + keep mask of pruning layer p0
+                -> kept tokens moved to the front of each row (order preserved)
+    host:       reads the kept counts, new length = longest kept row rounded up to `length_bucket`
+    segment k:  feed-forward of p(k-1) on the new length -> non-pruning blocks -> attention of p(k) -> ...
+    last:       feed-forward of the last pruning layer -> remaining blocks -> pooler (and classifier head)
+
+Each segment is compiled once per input shape (`tf.function(jit_compile=True)` on TensorFlow, `jax.jit`
+on JAX), so the number of programs is bounded by the number of buckets. A token pruned at layer p still
+goes through p's attention (it was needed to score it) but not through p's feed-forward network, exactly
+as the hard-masked model counts it. Padded slots are dead tokens (masked keys, no score, never kept), so
+outputs equal the hard-masked model's (`drop_tokens=False`) for every bucket size.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+from keras import ops
+
+from ltp_tf.layers import token_scoring
+from ltp_tf.layers.encoder_block import TokenPruningEncoderBlock
+from ltp_tf.models.backbone import TokenPruningBackbone
+from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.serving.buckets import round_up_batch, round_up_length
+from ltp_tf.serving.compile import compile_function
+
+
+class TokenDroppingRunner:
+    """Runs a `TokenPruningClassifier` (or a bare `TokenPruningBackbone`) with token dropping.
+
+    Args:
+        model: a `TokenPruningClassifier` or `TokenPruningBackbone`. Its weights are read at call time
+            (the runner holds no copy).
+        length_bucket: sequence lengths (the input's and every layer's kept length) are rounded up to a
+            multiple of this, so compiled programs are reused. 1 = exact lengths (most programs).
+        pad_batch: pad each batch up to a power of two with dead rows (bounded programs per batch size).
+        max_batch_size: larger inputs are split into chunks of at most this many rows.
+        sort_by_length: when splitting into chunks, group rows of similar length (results keep the input
+            order).
+        jit_compile: XLA-compile each segment (TensorFlow: else a graph `tf.function`; JAX: else eager).
+
+    Calling the runner with `{"token_ids", "segment_ids"?, "padding_mask"?}` (arrays `(batch, seq)`, any
+    padding) returns NumPy arrays: `logits` `(batch, num_classes)` (classifiers only), `pooled_output`
+    `(batch, hidden)`, `kept_tokens` `(batch, num_layers)` int32 tokens each layer passed on, and
+    `sequence_lengths` `(batch,)` int32.
+    """
+
+    def __init__(self, model: TokenPruningClassifier | TokenPruningBackbone, length_bucket: int = 8,
+                 pad_batch: bool = True, max_batch_size: int = 128, sort_by_length: bool = True,
+                 jit_compile: bool = True):
+        if isinstance(model, TokenPruningClassifier):
+            self.backbone, self.head = model.backbone, model.output_dense
+        elif isinstance(model, TokenPruningBackbone):
+            self.backbone, self.head = model, None
+        else:
+            raise ValueError("`model` must be a TokenPruningClassifier or TokenPruningBackbone. "
+                             f"Received: model of type {type(model).__name__}")
+        if not model.built:
+            raise ValueError("`model` must be built (call it once or load it) before creating a runner.")
+        round_up_length(1, length_bucket, 1)  # validates length_bucket
+        if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
+            raise ValueError(f"`max_batch_size` must be an integer >= 1. Received: max_batch_size={max_batch_size!r}")
+        self.length_bucket = length_bucket
+        self.pad_batch = bool(pad_batch)
+        self.max_batch_size = max_batch_size
+        self.sort_by_length = bool(sort_by_length)
+        self.jit_compile = bool(jit_compile)
+        self.blocks: list[TokenPruningEncoderBlock] = list(self.backbone.transformer_layers)
+        self.pruning_layers = [i for i, block in enumerate(self.blocks) if block.prunes]
+        variables = list(model.variables)
+        self._segments = [compile_function(self._segment_function(k), variables, self.jit_compile)
+                          for k in range(len(self.pruning_layers) + 1)]
+        # (segment, batch, length) of every program run so far: what XLA compiled.
+        self.shapes_seen: set[tuple[int, int, int]] = set()
+
+    # ------------------------------------------------------------------ public
+    def __call__(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        token_ids, segment_ids, padding_mask = self._validate(inputs)
+        batch_size = token_ids.shape[0]
+        lengths = padding_mask.sum(axis=1)
+        order = np.argsort(lengths, kind="stable") if self.sort_by_length else np.arange(batch_size)
+        pieces = []
+        for start in range(0, batch_size, self.max_batch_size):
+            rows = order[start:start + self.max_batch_size]
+            pieces.append(self._run_chunk(token_ids[rows], segment_ids[rows], padding_mask[rows]))
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(batch_size)
+        return {key: np.concatenate([piece[key] for piece in pieces])[inverse] for key in pieces[0]}
+
+    # ------------------------------------------------------------------- host
+    def _validate(self, inputs: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not isinstance(inputs, Mapping) or "token_ids" not in inputs:
+            raise ValueError("Runner inputs must be a dict with `token_ids` (and optionally `segment_ids`, "
+                             f"`padding_mask`). Received: {type(inputs).__name__}"
+                             + (f" with keys {sorted(inputs)}" if isinstance(inputs, Mapping) else ""))
+        token_ids = np.asarray(ops.convert_to_numpy(inputs["token_ids"])).astype(np.int32)
+        if token_ids.ndim != 2 or token_ids.shape[0] == 0:
+            raise ValueError("`token_ids` must have shape (batch >= 1, sequence). "
+                             f"Received: shape={token_ids.shape}")
+        arrays = {}
+        for name, default in (("segment_ids", np.zeros_like(token_ids)), ("padding_mask", np.ones_like(token_ids))):
+            value = inputs.get(name)
+            value = default if value is None else np.asarray(ops.convert_to_numpy(value))
+            if value.shape != token_ids.shape:
+                raise ValueError(f"`{name}` must have the shape of `token_ids` {token_ids.shape}. "
+                                 f"Received: shape={value.shape}")
+            arrays[name] = value
+        padding_mask = arrays["padding_mask"].astype(bool)
+        longest = _longest_live(padding_mask)
+        if longest > self.backbone.max_sequence_length:
+            raise ValueError(f"Inputs have {longest} positions, more than max_sequence_length="
+                             f"{self.backbone.max_sequence_length}. Truncate them (the tokenizers do).")
+        return token_ids, arrays["segment_ids"].astype(np.int32), padding_mask
+
+    def _run_chunk(self, token_ids: np.ndarray, segment_ids: np.ndarray,
+                   padding_mask: np.ndarray) -> dict[str, np.ndarray]:
+        batch_size = token_ids.shape[0]
+        padded_batch = round_up_batch(batch_size) if self.pad_batch else batch_size
+        length = round_up_length(_longest_live(padding_mask), self.length_bucket, self.backbone.max_sequence_length)
+        token_ids, segment_ids, padding_mask = (_pad(a, padded_batch, length)
+                                                for a in (token_ids, segment_ids, padding_mask))
+        lengths = padding_mask.sum(axis=1).astype(np.int32)
+
+        args: tuple = (token_ids, segment_ids, padding_mask, lengths)
+        live_counts, kept = lengths, []
+        for k, segment in enumerate(self._segments):
+            self.shapes_seen.add((k, padded_batch, length))
+            outputs = segment(*args)
+            first = self.pruning_layers[k - 1] + 1 if k else 0
+            last = self.pruning_layers[k] if k < len(self.pruning_layers) else len(self.blocks)
+            kept.extend([live_counts] * (last - first))  # blocks that do not prune keep every live token
+            if k == len(self.pruning_layers):
+                break
+            residual, attention, keep, counts = outputs
+            live_counts = np.asarray(ops.convert_to_numpy(counts)).astype(np.int32)
+            kept.append(live_counts)
+            length = round_up_length(int(live_counts.max()), self.length_bucket, length)
+            args = (residual[:, :length], attention[:, :length], keep[:, :length], lengths)
+
+        result = {key: np.asarray(ops.convert_to_numpy(value))[:batch_size] for key, value in outputs.items()}
+        result["kept_tokens"] = np.stack(kept, axis=1)[:batch_size]
+        result["sequence_lengths"] = lengths[:batch_size]
+        return result
+
+    # ---------------------------------------------------------------- compiled
+    def _segment_function(self, k: int):
+        """The pure function of segment `k` (see the module docstring)."""
+        first_layer = self.pruning_layers[k - 1] if k else 0
+        end = self.pruning_layers[k] if k < len(self.pruning_layers) else None
+
+        def segment(*args):
+            if k == 0:
+                token_ids, segment_ids, token_mask, lengths = args
+                hidden = self._embed(token_ids, segment_ids)
+                start = 0
+            else:
+                residual, attention, token_mask, lengths = args
+                hidden = self.blocks[first_layer]._feed_forward(residual, attention, False)
+                start = first_layer + 1
+            token_mask = ops.cast(token_mask, "bool")
+            for block in self.blocks[start:end]:
+                attention, _ = block._self_attention(hidden, token_mask, False)
+                hidden = block._feed_forward(hidden, attention, False)
+            if end is None:
+                return self._head(hidden)
+            return self._attend_and_compact(self.blocks[end], hidden, token_mask, lengths)
+
+        return segment
+
+    def _embed(self, token_ids, segment_ids):
+        backbone = self.backbone
+        positions = ops.arange(ops.shape(token_ids)[1], dtype="int32")[None, :]
+        embeddings = (backbone.token_embedding(token_ids) + backbone.position_embedding(positions)
+                      + backbone.segment_embedding(segment_ids))
+        return backbone.embeddings_layer_norm(embeddings)
+
+    @staticmethod
+    def _attend_and_compact(block: TokenPruningEncoderBlock, hidden, token_mask, lengths):
+        """Attention and pruning decision of `block`; kept tokens moved to the front of each row."""
+        attention, probs = block._self_attention(hidden, token_mask, False)
+        config = block.pruning_config
+        scores = token_scoring.token_importance(probs, token_mask, config.scoring_mode, config.score_reference_length)
+        keep = block._hard_keep_mask(scores, token_mask, lengths)
+        order = token_scoring.compact_order(keep)
+        gather = lambda values: ops.take_along_axis(values, order[:, :, None], axis=1)  # noqa: E731
+        return (gather(hidden), gather(attention), ops.take_along_axis(keep, order, axis=1),
+                ops.sum(ops.cast(keep, "int32"), axis=1))
+
+    def _head(self, hidden) -> dict[str, Any]:
+        pooled = self.backbone.pooled_dense(hidden[:, 0, :])
+        outputs = {"pooled_output": pooled}
+        if self.head is not None:
+            outputs["logits"] = self.head(pooled)
+        return outputs
+
+
+def _longest_live(padding_mask: np.ndarray) -> int:
+    """One past the last live position of any row (0 if none is live)."""
+    positions = np.arange(1, padding_mask.shape[1] + 1)
+    return int((padding_mask * positions).max(initial=0))
+
+
+def _pad(values: np.ndarray, batch_size: int, length: int) -> np.ndarray:
+    """`values` cut or zero-padded to `(batch_size, length)`."""
+    values = values[:, :length]
+    return np.pad(values, ((0, batch_size - values.shape[0]), (0, length - values.shape[1])))

@@ -1,0 +1,268 @@
+"""`TrainConfig`: every setting of a training run, typed, frozen and validated before any work starts.
+
+Field names are the command-line flag names (`ltp_tf.train`), so a validation error reads
+"`--lr` must be > 0. Received: --lr=-1" whether the config came from flags or from Python code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from typing import Any
+
+from ltp_tf.config import SCORING_MODES, TokenPruningConfig
+from ltp_tf.data.glue import get_task
+
+# Stages in the order they run. `tokenize` only writes `--features_dir`.
+STAGES = ("tokenize", "finetune", "soft", "hard", "topk", "threshold")
+TRAINING_STAGES = STAGES[1:]
+# The stage whose checkpoint each stage starts from when both run in one command.
+STAGE_SOURCES = {"finetune": None, "soft": "finetune", "hard": "soft", "topk": "finetune", "threshold": "finetune"}
+# Stages that read their hyper-parameters from the `--hard_*` flags (LTP runs the baselines like the hard stage).
+HARD_LIKE = ("hard", "topk", "threshold")
+MIXED_PRECISION = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+DEFAULT_OUTPUT_DIR = "outputs"
+
+
+@dataclasses.dataclass(frozen=True)
+class StageSettings:
+    """Optimisation settings of one stage, resolved from the global and per-stage flags."""
+
+    lr: float
+    epoch: int
+    threshold_lr: float
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """A training run. See `docs/training.md` for every field (they are the flags of `ltp_tf.train`).
+
+    `None` means "not set": `model` defaults to the packaged MiniLM, `data_dir` to the shared GLUE folder,
+    per-stage `*_lr` / `*_epoch` to `lr` / `epoch`, `threshold_lr` to the stage's learning rate,
+    `save_step` to "evaluate once per epoch", `eval_bs` to `bs`.
+    """
+
+    task: str
+    stages: tuple[str, ...] = ("finetune", "soft", "hard")
+    model: str | None = None
+    restore: str | None = None
+    output_dir: str = DEFAULT_OUTPUT_DIR
+    data_dir: str | None = None
+    features_dir: str | None = None
+    max_seq_length: int = 128
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    seed: int = 42
+    # Optimisation (LTP's run.py names).
+    lr: float = 2e-5
+    epoch: int = 3
+    bs: int = 32
+    eval_bs: int | None = None
+    finetune_lr: float | None = None
+    finetune_epoch: int | None = None
+    soft_lr: float | None = None
+    soft_epoch: int | None = None
+    hard_lr: float | None = None
+    hard_epoch: int | None = None
+    threshold_lr: float | None = None
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    save_step: int | None = None
+    no_load: bool = False
+    # Token pruning (LTP's config.json keys and flags).
+    final_token_threshold: float = 0.01
+    token_keep_rate: float = 0.5
+    scoring_mode: str = "mean"
+    temperature: float = 1e-3
+    mask_loss_weight: float = 0.1  # the `--lambda` flag
+    # Execution.
+    jit_compile: bool = True
+    mixed_precision: str = "auto"
+    pad_to_multiple_of: int = 8
+    verbose: int = 1
+    # Training past one device belongs to `ltp_tf.distribution` (`--distribution_strategy`); "none" here.
+    distribution_strategy: str = "none"
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def task_spec(self):
+        """The `GlueTask` of `task`."""
+        return get_task(self.task)
+
+    @property
+    def training_stages(self) -> tuple[str, ...]:
+        return tuple(s for s in self.stages if s in TRAINING_STAGES)
+
+    def stage_settings(self, stage: str) -> StageSettings:
+        """Learning rate, epochs and threshold learning rate of a training stage."""
+        if stage not in TRAINING_STAGES:
+            raise ValueError(f"`stage` must be one of {list(TRAINING_STAGES)}. Received: stage={stage!r}")
+        prefix = "hard" if stage in HARD_LIKE else stage
+        lr = _first_set(getattr(self, f"{prefix}_lr"), self.lr)
+        epoch = _first_set(getattr(self, f"{prefix}_epoch"), self.epoch)
+        return StageSettings(lr=lr, epoch=epoch, threshold_lr=_first_set(self.threshold_lr, lr))
+
+    def pruning_config(self, stage: str) -> TokenPruningConfig:
+        """The token-pruning settings a stage trains with."""
+        prune_mode = {"finetune": "none", "topk": "topk"}.get(stage, "absolute_threshold")
+        return TokenPruningConfig(
+            prune_mode=prune_mode, masking_mode="soft" if stage == "soft" else "hard",
+            final_token_threshold=self.final_token_threshold, token_keep_rate=self.token_keep_rate,
+            scoring_mode=self.scoring_mode, temperature=self.temperature, mask_loss_weight=self.mask_loss_weight)
+
+    @property
+    def eval_batch_size(self) -> int:
+        return self.eval_bs or self.bs
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["stages"] = list(self.stages)
+        return values
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        values = dict(values)
+        if "lambda" in values:
+            values["mask_loss_weight"] = values.pop("lambda")
+        values["stages"] = parse_stages(values.get("stages", cls.stages))
+        return cls(**values)
+
+
+def parse_stages(stages: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """`"finetune,soft,hard"` (or a list) -> a tuple in run order; unknown or repeated names are errors."""
+    names = [s.strip().lower() for s in (stages.split(",") if isinstance(stages, str) else stages) if s.strip()]
+    text = ",".join(names)
+    if not names:
+        raise ValueError(f"`--stages` must name at least one of {list(STAGES)}. Received: --stages={text!r}")
+    unknown = [s for s in names if s not in STAGES]
+    if unknown:
+        raise ValueError(f"`--stages` must be a comma-separated list of {list(STAGES)}. Received: --stages={text} "
+                         f"(unknown: {', '.join(unknown)})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"`--stages` must not repeat a stage. Received: --stages={text}")
+    return tuple(s for s in STAGES if s in names)
+
+
+def stages_from_masking_mode(masking_mode: str, prune_mode: str | None, restore_stage: str | None) -> tuple[str, ...]:
+    """The stage an original-LTP command line means (`--masking_mode` plus the checkpoint's `prune_mode`).
+
+    soft -> the soft threshold search; hard -> the top-k baseline with `prune_mode=topk`, the hard stage
+    when restoring a soft checkpoint, and the manual-threshold baseline otherwise.
+    """
+    if masking_mode == "soft":
+        if prune_mode not in (None, "absolute_threshold"):
+            raise ValueError("`--masking_mode=soft` trains thresholds: it needs --prune_mode=absolute_threshold. "
+                             f"Received: --prune_mode={prune_mode}")
+        return ("soft",)
+    if masking_mode != "hard":
+        raise ValueError(f"`--masking_mode` must be one of ['soft', 'hard']. Received: --masking_mode={masking_mode}")
+    if prune_mode == "topk":
+        return ("topk",)
+    if prune_mode in (None, "absolute_threshold"):
+        return ("hard",) if restore_stage == "soft" else ("threshold",)
+    raise ValueError(f"`--masking_mode=hard` needs --prune_mode topk or absolute_threshold. "
+                     f"Received: --prune_mode={prune_mode}")
+
+
+def validate(config: TrainConfig) -> None:
+    """Raises `ValueError` naming the flag, the received value and what is allowed."""
+    try:
+        get_task(config.task)
+    except ValueError:
+        raise ValueError(f"`--task` must be a GLUE task, one of ['cola', 'mnli', 'mrpc', 'qnli', 'qqp', 'rte', "
+                         f"'sst2', 'stsb'] (any case, dashes ignored). Received: --task={config.task}") from None
+    if tuple(parse_stages(config.stages)) != tuple(config.stages):
+        raise ValueError(f"`--stages` must be in run order {list(STAGES)}. Received: --stages={','.join(config.stages)}")
+    _positive("lr", config.lr)
+    for name in ("finetune_lr", "soft_lr", "hard_lr", "threshold_lr"):
+        if getattr(config, name) is not None:
+            _positive(name, getattr(config, name))
+    for name in ("epoch", "bs", "max_seq_length", "pad_to_multiple_of"):
+        _integer(name, getattr(config, name), 1)
+    for name in ("finetune_epoch", "soft_epoch", "hard_epoch", "eval_bs", "save_step", "max_train_examples",
+                 "max_eval_examples"):
+        if getattr(config, name) is not None:
+            _integer(name, getattr(config, name), 1)
+    _integer("seed", config.seed, 0)
+    if not 8 <= config.max_seq_length <= 512:
+        raise ValueError(f"`--max_seq_length` must be an integer in [8, 512]. "
+                         f"Received: --max_seq_length={config.max_seq_length}")
+    _number("weight_decay", config.weight_decay, ">= 0", lambda v: v >= 0)
+    _number("warmup_ratio", config.warmup_ratio, "in [0, 1)", lambda v: 0 <= v < 1)
+    _number("max_grad_norm", config.max_grad_norm, ">= 0 (0 turns clipping off)", lambda v: v >= 0)
+    _number("final_token_threshold", config.final_token_threshold, "in [0, 1)", lambda v: 0 <= v < 1)
+    _number("token_keep_rate", config.token_keep_rate, "<= 1 (negative rates are floored, as in LTP)",
+            lambda v: v <= 1)
+    _number("temperature", config.temperature, "> 0", lambda v: v > 0)
+    _number("lambda", config.mask_loss_weight, ">= 0", lambda v: v >= 0)
+    if config.scoring_mode not in SCORING_MODES:
+        raise ValueError(f"`--scoring_mode` must be one of {list(SCORING_MODES)}. "
+                         f"Received: --scoring_mode={config.scoring_mode}")
+    if config.mixed_precision not in MIXED_PRECISION:
+        raise ValueError(f"`--mixed_precision` must be one of {list(MIXED_PRECISION)}. "
+                         f"Received: --mixed_precision={config.mixed_precision}")
+    if config.verbose not in (0, 1, 2):
+        raise ValueError(f"`--verbose` must be 0, 1 or 2. Received: --verbose={config.verbose}")
+    if config.distribution_strategy != "none":
+        raise ValueError("`--distribution_strategy` is not supported by this training loop yet; only 'none'. "
+                         f"Received: --distribution_strategy={config.distribution_strategy}")
+    if not str(config.output_dir).strip():
+        raise ValueError("`--output_dir` must be a folder path. Received: --output_dir=''")
+    _check_stage_sources(config)
+    _check_paths(config)
+
+
+def _check_stage_sources(config: TrainConfig) -> None:
+    """Every pruning stage needs the checkpoint it starts from: an earlier stage of this run or `--restore`."""
+    if "tokenize" in config.stages and config.features_dir is None:
+        raise ValueError("`--stages=tokenize` writes features to --features_dir: set it. Received: --features_dir unset")
+    if config.restore is not None and config.model is not None:
+        raise ValueError("Set one of `--model` (pretrained weights to fine-tune) and `--restore` (a checkpoint folder "
+                         f"written by ltp_tf.train). Received: --model={config.model} --restore={config.restore}")
+    for stage in config.training_stages:
+        source = STAGE_SOURCES[stage]
+        if source is not None and source not in config.stages and config.restore is None:
+            needs = "a fine-tuned model" if source == "finetune" else "a soft-stage checkpoint (its learned thresholds)"
+            raise ValueError(f"`--stages={','.join(config.stages)}`: stage {stage!r} starts from {needs}: add "
+                             f"{source!r} to --stages or pass --restore=<checkpoint folder>. Received: --restore unset")
+
+
+def _check_paths(config: TrainConfig) -> None:
+    for name in ("restore", "model", "data_dir"):
+        path = getattr(config, name)
+        if path is not None and (os.sep in path or path.startswith(".")) and not os.path.isdir(path):
+            raise ValueError(f"`--{name}` must be an existing folder. Received: --{name}={path} (not found)")
+    if config.restore is not None:
+        from ltp_tf.checkpoints import is_complete
+
+        if not is_complete(config.restore):
+            raise ValueError(f"`--restore` must be a checkpoint folder (model.keras, vocab.txt, checkpoint.json) "
+                             f"written by ltp_tf.train. Received: --restore={config.restore}")
+
+
+def _first_set(value, default):
+    return default if value is None else value
+
+
+def _positive(name: str, value: Any) -> None:
+    _number(name, value, "> 0", lambda v: v > 0)
+
+
+def _number(name: str, value: Any, allowed: str, predicate) -> None:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or not predicate(value)):
+        raise ValueError(f"`--{name}` must be {allowed}. Received: --{name}={value}")
+
+
+def _integer(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`--{name}` must be an integer >= {minimum}. Received: --{name}={value}")

@@ -1,0 +1,43 @@
+"""Two logical CPU devices: the same loss trajectory as one device for the same global batch."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ltp_tf.distribution import Distribution, check_global_batch, create_distribution
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _probe(strategy: str, backend: str) -> dict:
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    result = subprocess.run([sys.executable, "-m", "tests.distribution_probe", strategy], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("backend, strategy", [("tensorflow", "mirrored"), ("jax", "data_parallel")])
+def test_two_devices_match_one(backend, strategy):
+    single = _probe("none", backend)
+    multi = _probe(strategy, backend)
+    assert single["replicas"] == 1 and multi["replicas"] == 2
+    np.testing.assert_allclose(multi["loss"], single["loss"], rtol=1e-4)
+    assert multi["loss"][-1] < multi["loss"][0]
+
+
+def test_invalid_strategies(monkeypatch):
+    with pytest.raises(ValueError, match="`distribution_strategy` must be one of"):
+        create_distribution("horovod")
+    with pytest.raises(ValueError, match="'data_parallel' is Keras's JAX distribution"):
+        create_distribution("data_parallel")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="needs the TF_CONFIG environment variable"):
+        create_distribution("multi_worker_mirrored")
+    with pytest.raises(ValueError, match="must be divisible by the 2 replicas"):
+        check_global_batch(9, Distribution("mirrored", 2))
