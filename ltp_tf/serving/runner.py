@@ -126,8 +126,9 @@ class TokenDroppingRunner:
         token_ids, segment_ids, padding_mask = (_pad(a, padded_batch, length)
                                                 for a in (token_ids, segment_ids, padding_mask))
         lengths = padding_mask.sum(axis=1).astype(np.int32)
+        lengths_tensor = ops.convert_to_tensor(lengths)
 
-        args: tuple = (token_ids, segment_ids, padding_mask, lengths)
+        args: tuple = tuple(ops.convert_to_tensor(a) for a in (token_ids, segment_ids, padding_mask)) + (lengths_tensor,)
         live_counts, kept = lengths, []
         for k, segment in enumerate(self._segments):
             self.shapes_seen.add((k, padded_batch, length))
@@ -141,7 +142,7 @@ class TokenDroppingRunner:
             live_counts = np.asarray(ops.convert_to_numpy(counts)).astype(np.int32)
             kept.append(live_counts)
             length = round_up_length(int(live_counts.max()), self.length_bucket, length)
-            args = (residual[:, :length], attention[:, :length], keep[:, :length], lengths)
+            args = (_cut(residual, length), _cut(attention, length), _cut(keep, length), lengths_tensor)
 
         result = {key: np.asarray(ops.convert_to_numpy(value))[:batch_size] for key, value in outputs.items()}
         result["kept_tokens"] = np.stack(kept, axis=1)[:batch_size]
@@ -210,3 +211,10 @@ def _pad(values: np.ndarray, batch_size: int, length: int) -> np.ndarray:
     """`values` cut or zero-padded to `(batch_size, length)`."""
     values = values[:, :length]
     return np.pad(values, ((0, batch_size - values.shape[0]), (0, length - values.shape[1])))
+
+
+def _cut(values, length: int):
+    """The first `length` positions of `(batch, seq, ...)` values."""
+    shape = list(values.shape)
+    shape[1] = length
+    return ops.slice(values, [0] * len(shape), shape)

@@ -1,0 +1,39 @@
+"""The checkpoint's tokenizer as a keras_hub preprocessor (TensorFlow Text ops, traceable into a SavedModel).
+
+Texts become `[CLS] a [SEP]` (pairs: `[CLS] a [SEP] b [SEP]`, segment ids 0/1) and are truncated to
+`max_seq_length` tokens including the special tokens (pairs: round-robin, the longer text loses tokens
+first), as keras_hub's `BertTextClassifierPreprocessor` does during training.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ltp_tf.checkpoints import Checkpoint
+
+# Tokenizer settings read from `checkpoint.json`, with the defaults of the packaged (uncased) MiniLM
+# as keras_hub loads it (`BertTokenizer.from_preset`: lowercase, accents kept).
+TOKENIZER_DEFAULTS = {"lowercase": True, "strip_accents": False}
+
+
+def tokenizer_settings(checkpoint: Checkpoint) -> dict[str, bool]:
+    """`lowercase` and `strip_accents` from the checkpoint's metadata (defaults logged when absent)."""
+    settings = {}
+    for key, default in TOKENIZER_DEFAULTS.items():
+        value = checkpoint.metadata.get(key)
+        if value is None:
+            logging.warning("checkpoint.json of %s has no %r; using %r (the packaged MiniLM's setting).",
+                            checkpoint.path, key, default)
+            value = default
+        if not isinstance(value, bool):
+            raise ValueError(f"`{key}` in checkpoint.json must be true or false. Received: {key}={value!r}")
+        settings[key] = value
+    return settings
+
+
+def checkpoint_preprocessor(checkpoint: Checkpoint):
+    """keras_hub `BertTextClassifierPreprocessor` with the checkpoint's vocabulary and `max_seq_length`."""
+    import keras_hub
+
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=checkpoint.vocabulary_file, **tokenizer_settings(checkpoint))
+    return keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=checkpoint.max_seq_length)

@@ -1,0 +1,10 @@
+"""GLUE training for learned token pruning: config, data, batching, metrics, stages and reports.
+
+The command line is `python -m ltp_tf.train`; `run(TrainConfig(...))` is the same from Python.
+"""
+
+from ltp_tf.training.config import TrainConfig
+from ltp_tf.training.plugins import StageContext, StagePlugins
+from ltp_tf.training.runner import run
+
+__all__ = ["StageContext", "StagePlugins", "TrainConfig", "run"]

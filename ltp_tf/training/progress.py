@@ -1,0 +1,128 @@
+"""The resumable state of a stage in training, kept in its work folder (`layout.work_dir`).
+
+    <work>/last/    model.weights.h5, optimizer.npz, progress.json   state after the last evaluation
+    <work>/best/    model.weights.h5, best.json                      best weights on dev so far
+    <work>/metrics.csv                                               one row per evaluation (Keras CSVLogger)
+
+`last/` and `best/` are each written to a temporary folder and renamed into place, so they are always
+whole. `progress.json` records the evaluation periods done, the settings fingerprint (a resumed stage
+must have been started with the same settings) and the logs of every evaluation so far.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import uuid
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from ltp_tf.checkpoints import TMP_MARKER, replace_folder
+
+WEIGHTS_FILE = "model.weights.h5"
+OPTIMIZER_FILE = "optimizer.npz"
+PROGRESS_FILE = "progress.json"
+BEST_FILE = "best.json"
+METRICS_FILE = "metrics.csv"
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """Where a stage stands: evaluation periods done and the logs of each."""
+
+    periods_done: int
+    fingerprint: str
+    history: tuple[dict[str, Any], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Best:
+    """The best evaluation so far: its period, primary score and metrics."""
+
+    period: int
+    score: float
+    metrics: dict[str, Any]
+
+
+def write_folder(path: str, write: Callable[[str], None]) -> None:
+    """Runs `write(tmp)` into a temporary folder, then renames it to `path` (replacing any older one)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}{TMP_MARKER}{uuid.uuid4().hex[:8]}"
+    os.makedirs(tmp)
+    try:
+        write(tmp)
+        replace_folder(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def save_last(work_dir: str, model: keras.Model, progress: Progress) -> None:
+    """Saves weights, optimizer variables and progress after an evaluation."""
+
+    def write(folder: str) -> None:
+        model.save_weights(os.path.join(folder, WEIGHTS_FILE))
+        variables = model.optimizer.variables
+        np.savez(os.path.join(folder, OPTIMIZER_FILE),
+                 **{f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(variables)})
+        _write_json(os.path.join(folder, PROGRESS_FILE), dataclasses.asdict(progress))
+
+    write_folder(os.path.join(work_dir, "last"), write)
+
+
+def load_progress(work_dir: str) -> Progress | None:
+    """The progress of the last evaluation, or None if the stage has not been evaluated yet."""
+    path = os.path.join(work_dir, "last", PROGRESS_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        values = json.load(f)
+    return Progress(values["periods_done"], values["fingerprint"], tuple(values["history"]))
+
+
+def restore_last(work_dir: str, model: keras.Model) -> None:
+    """Loads the last weights and optimizer variables into a compiled `model`."""
+    folder = os.path.join(work_dir, "last")
+    model.load_weights(os.path.join(folder, WEIGHTS_FILE))
+    optimizer = model.optimizer
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    with np.load(os.path.join(folder, OPTIMIZER_FILE)) as saved:
+        if len(saved.files) != len(optimizer.variables):
+            raise ValueError(f"Cannot resume from {folder}: it holds {len(saved.files)} optimizer variables, the "
+                             f"optimizer has {len(optimizer.variables)}. Delete {work_dir} to restart the stage.")
+        for i, variable in enumerate(optimizer.variables):
+            variable.assign(saved[f"v{i}"])
+
+
+def save_best(work_dir: str, model: keras.Model, best: Best) -> None:
+    def write(folder: str) -> None:
+        model.save_weights(os.path.join(folder, WEIGHTS_FILE))
+        _write_json(os.path.join(folder, BEST_FILE), dataclasses.asdict(best))
+
+    write_folder(os.path.join(work_dir, "best"), write)
+
+
+def load_best(work_dir: str) -> Best | None:
+    path = os.path.join(work_dir, "best", BEST_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return Best(**json.load(f))
+
+
+def best_weights_file(work_dir: str) -> str:
+    return os.path.join(work_dir, "best", WEIGHTS_FILE)
+
+
+def metrics_file(work_dir: str) -> str:
+    return os.path.join(work_dir, METRICS_FILE)
+
+
+def _write_json(path: str, values: Any) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(values, f, indent=2, sort_keys=True, default=float)

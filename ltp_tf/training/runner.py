@@ -1,0 +1,174 @@
+"""`run`: the whole command — checks, data, then each requested stage in order, then the report.
+
+Stages already complete in the output folder are skipped (their report is read back), so rerunning a
+command resumes it: finished stages are not retrained, an interrupted one continues from its last
+evaluation. Data and models are only loaded when some stage still has to train.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from absl import logging
+
+from ltp_tf import checkpoints
+from ltp_tf.data.glue import default_glue_dir
+from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.training import features as features_lib
+from ltp_tf.training import layout
+from ltp_tf.training.config import TrainConfig
+from ltp_tf.training.modeling import pretrained_classifier
+from ltp_tf.training.plugins import StagePlugins
+from ltp_tf.training.report import format_summary, run_report, write_json
+from ltp_tf.training.runtime import resolve_dtype_policy
+from ltp_tf.training.stages import StageResult, finalize, fingerprint, read_metadata, run_stage, stage_settings_record
+
+
+def preflight(config: TrainConfig) -> None:
+    """Checks what flags alone cannot: data present, `--restore` made for this task and stage. No work done."""
+    task = config.task_spec
+    if config.features_dir is not None and features_lib.read_features_record(config.features_dir) is not None:
+        features_lib.check_features(config.features_dir, task, config.max_seq_length)
+    else:
+        features_lib.check_splits_exist(task, config.data_dir)
+    if config.restore is not None:
+        metadata = read_metadata(config.restore)
+        if metadata.get("task") != task.name:
+            raise ValueError(f"`--restore` is a checkpoint for task {metadata.get('task')!r}, not {task.name!r}. "
+                             f"Received: --restore={config.restore} --task={config.task}")
+        prune_mode = metadata.get("pruning_config", {}).get("prune_mode")
+        if "hard" in config.stages and "soft" not in config.stages and prune_mode != "absolute_threshold":
+            raise ValueError("The hard stage fine-tunes with thresholds learned by a soft stage; --restore has "
+                             f"prune_mode={prune_mode!r}. Restore a soft-stage checkpoint, add `soft` to --stages, or "
+                             f"use the `threshold` stage for manual thresholds. Received: --restore={config.restore}")
+
+
+def run(config: TrainConfig, plugins: StagePlugins = StagePlugins()) -> dict[str, Any]:
+    """Runs `config.stages`; returns (and writes to `<out>/<TASK>/report.json`) the run's report."""
+    preflight(config)
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    write_json(layout.config_file(config), config.to_dict())
+    if "tokenize" in config.stages:
+        write_features(config)
+
+    loader = _DataLoader(config)
+    reports: dict[str, dict[str, Any]] = {}
+    models: dict[str, TokenPruningClassifier] = {}
+    for stage in config.training_stages:
+        checkpoint_dir = layout.stage_dir(config, stage)
+        if checkpoints.is_complete(checkpoint_dir):
+            reports[stage] = _completed_report(config, stage, checkpoint_dir, loader)
+            continue
+        result: StageResult = run_stage(config, stage, loader.data(), _source_model(config, stage, models),
+                                        plugins)
+        models[stage] = result.model
+        reports[stage] = result.report
+
+    report = run_report(config.to_dict(), reports)
+    if reports:
+        write_json(layout.report_file(config), report)
+        print(format_summary(report), flush=True)
+        print(f"Report: {layout.report_file(config)}", flush=True)
+    return report
+
+
+def write_features(config: TrainConfig) -> None:
+    """The `tokenize` stage: tokenizes every split of the task (all examples) into `--features_dir`."""
+    record = features_lib.read_features_record(config.features_dir)
+    if record is not None:
+        logging.info("Features already at %s; skipping tokenization.", config.features_dir)
+        return
+    data = _tokenize(config, subset=False)
+    features_lib.save_features(config.features_dir, data, source={
+        "data_dir": os.path.abspath(config.data_dir or default_glue_dir()),
+        "tokenizer": config.restore or config.model or "packaged MiniLM"})
+    logging.info("Wrote tokenized features to %s", config.features_dir)
+
+
+class _DataLoader:
+    """Loads the task's data once, the first time a stage needs it."""
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self._data: features_lib.TaskData | None = None
+
+    @property
+    def num_train(self) -> int:
+        """Training examples after `--max_train_examples` (without tokenizing, when features are on disk)."""
+        if self._data is not None:
+            return len(self._data.train)
+        config = self.config
+        record = (features_lib.read_features_record(config.features_dir) if config.features_dir is not None else None)
+        if record is not None:
+            total = record["splits"]["train"]
+        else:
+            from ltp_tf.data.glue import read_split
+
+            total = len(read_split(config.task_spec, "train", config.data_dir))
+        return min(total, config.max_train_examples or total)
+
+    def data(self) -> features_lib.TaskData:
+        if self._data is None:
+            config = self.config
+            if config.features_dir is not None:
+                if features_lib.read_features_record(config.features_dir) is None:
+                    write_features(config)
+                self._data = features_lib.load_features(
+                    config.features_dir, config.task_spec, config.max_seq_length, self._subset,
+                    config.max_eval_examples)
+            else:
+                self._data = _tokenize(config, subset=True)
+        return self._data
+
+    def _subset(self, total: int):
+        return features_lib.subset_indices(total, self.config.max_train_examples, self.config.seed)
+
+
+def _tokenize(config: TrainConfig, subset: bool) -> features_lib.TaskData:
+    if config.restore is not None:
+        metadata = read_metadata(config.restore)
+        tokenizer = features_lib.Tokenizer.from_vocabulary(os.path.join(config.restore, checkpoints.VOCAB_FILE),
+                                                           metadata.get("lowercase", True), config.max_seq_length)
+    else:
+        from ltp_tf.models.pretrained import packaged_minilm_path
+
+        tokenizer = features_lib.Tokenizer.from_model(config.model or packaged_minilm_path(), config.max_seq_length)
+    vocabulary_file = layout.vocabulary_file(config)
+    os.makedirs(os.path.dirname(vocabulary_file), exist_ok=True)
+    tokenizer.write_vocabulary(vocabulary_file)
+    index_fn = None
+    if subset:
+        def index_fn(total: int):
+            return features_lib.subset_indices(total, config.max_train_examples, config.seed)
+    return features_lib.tokenize_task(config.task_spec, tokenizer, config.data_dir, config.max_seq_length,
+                                      vocabulary_file, train_index_fn=index_fn,
+                                      max_eval_examples=config.max_eval_examples if subset else None)
+
+
+def _source_model(config: TrainConfig, stage: str, models: dict[str, TokenPruningClassifier]) -> TokenPruningClassifier:
+    """The model `stage` starts from: in memory if this command just trained it, else from disk or pretrained."""
+    source_dir = layout.source_dir(config, stage)
+    for name, model in models.items():
+        if layout.stage_dir(config, name) == source_dir:
+            return model
+    if source_dir is not None:
+        return checkpoints.load_checkpoint(source_dir).model
+    return pretrained_classifier(config.model, config.task_spec.num_classes, resolve_dtype_policy(config.mixed_precision))
+
+
+def _completed_report(config: TrainConfig, stage: str, checkpoint_dir: str, loader: _DataLoader) -> dict[str, Any]:
+    """The report of a stage finished earlier; its settings must be this command's."""
+    metadata = read_metadata(checkpoint_dir)
+    expected = stage_settings_record(config, stage, loader.num_train)
+    if metadata.get("fingerprint") != fingerprint(expected):
+        recorded = metadata.get("settings", {})
+        differing = sorted(k for k in set(recorded) | set(expected) if recorded.get(k) != expected.get(k))
+        raise ValueError(f"{checkpoint_dir} holds a finished {stage} stage trained with other settings "
+                         f"(differing: {', '.join(differing)}). Delete that folder to retrain it, or choose another "
+                         "--output_dir.")
+    finalize(checkpoint_dir)
+    logging.info("Stage %s already complete at %s; skipping (delete the folder to retrain).", stage, checkpoint_dir)
+    return metadata["report"]

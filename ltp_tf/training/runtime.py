@@ -1,0 +1,31 @@
+"""Process-wide settings of a run: seeds, the dtype policy, and the scope models are built in."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import ContextManager
+
+import keras
+
+from ltp_tf.training.config import TrainConfig
+
+
+def has_accelerator() -> bool:
+    """Whether Keras sees a GPU or TPU."""
+    return any(not device.lower().startswith("cpu") for device in keras.distribution.list_devices())
+
+
+def resolve_dtype_policy(mixed_precision: str) -> str:
+    """`auto` is `mixed_bfloat16` on a GPU/TPU and `float32` on CPU; other values are taken as they are."""
+    if mixed_precision == "auto":
+        return "mixed_bfloat16" if has_accelerator() else "float32"
+    return mixed_precision
+
+
+def model_scope(config: TrainConfig) -> ContextManager:
+    """The scope models are built and compiled in: one device for `distribution_strategy="none"`.
+
+    This is where a distribution strategy's scope (`ltp_tf.distribution`) plugs in.
+    """
+    del config
+    return contextlib.nullcontext()

@@ -1,0 +1,176 @@
+"""`run_stage`: trains one stage (finetune, soft, hard, topk or threshold) and writes its checkpoint.
+
+A stage builds its model from the source checkpoint's model (`modeling.stage_model`), trains it with
+`fit` for whole evaluation periods (`--save_step` steps, or one epoch each), evaluates on dev after
+each, keeps the best weights (the last ones with `--no_load`), and writes the checkpoint folder when
+done. An interrupted stage resumes from its last evaluation: same weights, optimizer state, schedule
+position and batch order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from typing import Any
+
+import keras
+from absl import logging
+
+from ltp_tf import checkpoints
+from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.training import layout
+from ltp_tf.training import progress as progress_lib
+from ltp_tf.training.batching import TrainBatches, fit_input, steps_per_epoch
+from ltp_tf.training.checkpointing import EvaluateAndCheckpoint
+from ltp_tf.training.config import TrainConfig
+from ltp_tf.training.evaluation import Evaluator
+from ltp_tf.training.features import TaskData
+from ltp_tf.training.metrics import primary_metric
+from ltp_tf.training.modeling import float32_copy, stage_model, thresholds
+from ltp_tf.training.optim import make_optimizer
+from ltp_tf.training.plugins import StageContext, StagePlugins
+from ltp_tf.training.report import stage_report, write_json
+from ltp_tf.training.runtime import model_scope, resolve_dtype_policy
+
+REPORT_FILE = "report.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class StageResult:
+    """A finished stage: its checkpoint folder, the float32 model stored there, and its report."""
+
+    checkpoint_dir: str
+    model: TokenPruningClassifier | None
+    report: dict[str, Any]
+
+
+def stage_settings_record(config: TrainConfig, stage: str, num_train: int) -> dict[str, Any]:
+    """Everything that shapes a stage's result; a resumed or skipped stage must match it."""
+    return {
+        "stage": stage, **dataclasses.asdict(config.stage_settings(stage)),
+        "pruning_config": config.pruning_config(stage).to_dict(), "bs": config.bs, "seed": config.seed,
+        "max_seq_length": config.max_seq_length, "num_train_examples": num_train, "save_step": config.save_step,
+        "weight_decay": config.weight_decay, "warmup_ratio": config.warmup_ratio,
+        "max_grad_norm": config.max_grad_norm, "no_load": config.no_load,
+        "source": layout.source_dir(config, stage) or (config.model or "packaged MiniLM"),
+    }
+
+
+def fingerprint(record: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPruningClassifier,
+              plugins: StagePlugins = StagePlugins()) -> StageResult:
+    """Trains `stage` from the `source` model and writes its checkpoint (see the module docstring)."""
+    settings = config.stage_settings(stage)
+    checkpoint_dir = layout.stage_dir(config, stage)
+    work_dir = layout.work_dir(checkpoint_dir)
+    record = stage_settings_record(config, stage, len(data.train))
+    per_epoch = steps_per_epoch(len(data.train), config.bs)
+    period = config.save_step or per_epoch
+    num_periods = math.ceil(settings.epoch * per_epoch / period)
+    total_steps = num_periods * period
+    context = StageContext(config=config, stage=stage, settings=settings, checkpoint_dir=checkpoint_dir,
+                           work_dir=work_dir, steps_per_epoch=per_epoch, total_steps=total_steps)
+
+    with model_scope(config):
+        model = stage_model(source, stage, config.pruning_config(stage), settings.threshold_lr / settings.lr,
+                            resolve_dtype_policy(config.mixed_precision))
+        if plugins.model_transform is not None:
+            model = plugins.model_transform(model, context)
+        loss = _task_loss(data)
+        if plugins.loss_transform is not None:
+            loss = plugins.loss_transform(loss, context)
+        model.compile(optimizer=make_optimizer(settings.lr, total_steps, config.warmup_ratio, config.weight_decay,
+                                               config.max_grad_norm),
+                      loss=loss, metrics=_train_metrics(data), jit_compile=config.jit_compile)
+
+    state = _resume_state(work_dir, fingerprint(record), model)
+    evaluator = Evaluator(model, data.task, config.eval_batch_size, config.pad_to_multiple_of, config.jit_compile)
+    dev_split = data.task.dev_splits[0]
+    evaluate_callback = EvaluateAndCheckpoint(
+        evaluator, data.dev[dev_split], primary_metric(data.task), work_dir, state, progress_lib.load_best(work_dir),
+        period, log_pruning=config.pruning_config(stage).prune_mode != "none")
+    start = time.time()
+    if state.periods_done < num_periods:
+        logging.info("Stage %s: %d steps (%d per epoch, evaluation every %d), from step %d -> %s", stage, total_steps,
+                     per_epoch, period, state.periods_done * period, checkpoint_dir)
+        batches = TrainBatches(data.train, config.bs, config.seed, num_steps=total_steps - state.periods_done * period,
+                               start_step=state.periods_done * period, pad_to_multiple_of=config.pad_to_multiple_of)
+        os.makedirs(work_dir, exist_ok=True)
+        callbacks = [*plugins.callbacks(context), evaluate_callback,
+                     keras.callbacks.CSVLogger(progress_lib.metrics_file(work_dir), append=True)]
+        model.fit(fit_input(batches), epochs=num_periods, initial_epoch=state.periods_done, steps_per_epoch=period,
+                  shuffle=False, callbacks=callbacks, verbose=config.verbose)
+
+    best = evaluate_callback.best
+    if not config.no_load and best is not None:
+        model.load_weights(progress_lib.best_weights_file(work_dir))
+    evaluations = {split: evaluator.evaluate(values) for split, values in data.dev.items()}
+    history = evaluate_callback.progress.history
+    train_info = {"steps": total_steps, "steps_per_epoch": per_epoch, "evaluation_period": period,
+                  "seconds_this_run": round(time.time() - start, 1), "kept": "last" if config.no_load else "best",
+                  "best_period": None if best is None else best.period, "history": list(history)}
+    report = stage_report(stage, checkpoint_dir, evaluations, thresholds(model), train_info)
+
+    final = model if plugins.save_transform is None else plugins.save_transform(model, context)
+    stored = float32_copy(final)
+    checkpoints.save_checkpoint(
+        checkpoint_dir, stored, task=data.task.name, max_seq_length=data.max_seq_length,
+        vocabulary_file=data.vocabulary_file,
+        metadata={"stage": stage, "lowercase": data.lowercase, "pruning_config": config.pruning_config(stage).to_dict(),
+                  "dev_metrics": report["dev"], "report": report, "settings": record,
+                  "fingerprint": fingerprint(record), "train_config": config.to_dict()})
+    finalize(checkpoint_dir)
+    return StageResult(checkpoint_dir, stored, report)
+
+
+def finalize(checkpoint_dir: str) -> None:
+    """After a stage's checkpoint is written: puts its CSV log and report beside it, drops the work folder.
+
+    Idempotent, so a run interrupted between the checkpoint and this step finishes it when rerun.
+    """
+    work_dir = layout.work_dir(checkpoint_dir)
+    if not os.path.isdir(work_dir):
+        return
+    csv = progress_lib.metrics_file(work_dir)
+    if os.path.isfile(csv):
+        shutil.copyfile(csv, os.path.join(checkpoint_dir, progress_lib.METRICS_FILE))
+    write_json(os.path.join(checkpoint_dir, REPORT_FILE), read_metadata(checkpoint_dir)["report"])
+    shutil.rmtree(work_dir)
+
+
+def read_metadata(checkpoint_dir: str) -> dict[str, Any]:
+    """The `checkpoint.json` of a complete checkpoint folder."""
+    with open(os.path.join(checkpoint_dir, checkpoints.METADATA_FILE), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _resume_state(work_dir: str, expected: str, model: keras.Model) -> progress_lib.Progress:
+    """The progress to continue from: the work folder's if it matches these settings, else a fresh start."""
+    saved = progress_lib.load_progress(work_dir)
+    if saved is not None and saved.fingerprint != expected:
+        logging.warning("Discarding the interrupted run in %s: it was started with other settings.", work_dir)
+        shutil.rmtree(work_dir)
+        saved = None
+    if saved is None:
+        return progress_lib.Progress(periods_done=0, fingerprint=expected)
+    progress_lib.restore_last(work_dir, model)
+    logging.info("Resuming from %s after %d evaluation period(s).", work_dir, saved.periods_done)
+    return saved
+
+
+def _task_loss(data: TaskData) -> keras.losses.Loss:
+    if data.task.is_regression:
+        return keras.losses.MeanSquaredError()
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _train_metrics(data: TaskData) -> list:
+    return [] if data.task.is_regression else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
