@@ -1,0 +1,48 @@
+"""Export a checkpoint for TF Serving (and ONNX): a new version folder plus `models.config`.
+
+    python -m ltp_tf.export --checkpoint=<checkpoint folder> --name=sst2 \
+        [--export_dir=saved_models] [--onnx] [--verify] [--verify_max_examples=N]
+
+writes `saved_models/sst2/<next version>/` atomically and regenerates `saved_models/models.config`.
+See docs/export_and_serving.md for the signatures, TF Serving commands and request examples.
+"""
+
+from __future__ import annotations
+
+from absl import app, flags
+
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Checkpoint folder (model.keras, vocab.txt, checkpoint.json).")
+_NAME = flags.DEFINE_string("name", None, "Model name: the folder under --export_dir and TF Serving's model name.")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", "saved_models", "Folder of all exported models.")
+_ONNX = flags.DEFINE_boolean("onnx", False, "Also write the token-id signature as ONNX (assets.extra/model.onnx).")
+_TEXT_SIGNATURE = flags.DEFINE_boolean(
+    "text_signature", True, "Include the raw-string signature (needs TensorFlow Text ops in the server).")
+_VERIFY = flags.DEFINE_boolean("verify", False, "Verify against the Keras model on the dev set before publishing.")
+_VERIFY_MAX_EXAMPLES = flags.DEFINE_integer("verify_max_examples", None,
+                                            "Verify on the first N dev examples (default: all).", lower_bound=1)
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder for --verify (default: ../shared/data/glue).")
+_SERVING_BASE_PATH = flags.DEFINE_string("serving_base_path", "/models",
+                                         "Where --export_dir is mounted in the TF Serving container.")
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    from ltp_tf.serving.exporter import export_checkpoint
+
+    result = export_checkpoint(
+        _CHECKPOINT.value, _NAME.value, _EXPORT_DIR.value, onnx=_ONNX.value, text_signature=_TEXT_SIGNATURE.value,
+        verify=_VERIFY.value, verify_max_examples=_VERIFY_MAX_EXAMPLES.value, data_dir=_DATA_DIR.value,
+        serving_base_path=_SERVING_BASE_PATH.value)
+    print(f"Exported version {result.version} of {_NAME.value!r} to {result.path}")
+    if result.onnx_path:
+        print(f"ONNX: {result.onnx_path}")
+    if result.verification:
+        print(f"Verified on {result.verification['examples']} dev examples: "
+              + ", ".join(f"{name} max |logit diff| {r['max_abs_logit_diff']:.1e}"
+                          for name, r in result.verification["engines"].items()))
+    print(f"TF Serving config: {result.models_config}")
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["checkpoint", "name"])
+    app.run(main)

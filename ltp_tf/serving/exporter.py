@@ -1,0 +1,143 @@
+"""Exports a checkpoint folder as a new TF Serving version: SavedModel, optional ONNX, optional verification.
+
+    <export_dir>/<name>/<version>/
+        saved_model.pb, variables/        the SavedModel (signatures: ltp_tf.serving.signatures)
+        assets.extra/ltp_tf_export.json   task, labels, max_seq_length, tokenizer settings, signatures
+        assets.extra/model.onnx           with `onnx=True`: the token-id signature as ONNX
+        assets.extra/verification.json    with `verify=True`: the parity report (ltp_tf.serving.verify)
+    <export_dir>/models.config            TF Serving config listing every model folder
+
+TF Serving ignores `assets.extra/` (it is the SavedModel's folder for files beside the graph).
+Everything is written into a staging folder and published by renaming it (`ltp_tf.serving.publish`);
+verification runs on the staging folder in a fresh process, so a version that fails it is never published.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+import ltp_tf
+from ltp_tf.checkpoints import load_checkpoint
+from ltp_tf.data.glue import get_task
+from ltp_tf.serving import publish
+from ltp_tf.serving.onnx_export import export_onnx
+from ltp_tf.serving.signatures import (TEXT_SIGNATURE, TOKEN_ID_INPUTS, TOKEN_ID_SIGNATURE, build_export_archive,
+                                       output_names, text_input_names, token_dropping)
+from ltp_tf.serving.text import checkpoint_preprocessor, tokenizer_settings
+
+EXTRA_DIR = "assets.extra"
+EXPORT_INFO_FILE = "ltp_tf_export.json"
+ONNX_FILE = "model.onnx"
+VERIFICATION_FILE = "verification.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+    """Where an export went: the version folder, its number, the ONNX file and the regenerated config."""
+
+    path: str
+    version: int
+    onnx_path: str | None
+    models_config: str
+    verification: dict[str, Any] | None
+
+
+def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_models", *, onnx: bool = False,
+                      text_signature: bool = True, verify: bool = False, verify_max_examples: int | None = None,
+                      data_dir: str | None = None, serving_base_path: str = "/models") -> ExportResult:
+    """Exports the checkpoint at `checkpoint_path` as the next version of model `name`.
+
+    Args:
+        checkpoint_path: a checkpoint folder (`ltp_tf.checkpoints`) holding a `TokenPruningClassifier`.
+        name: the TF Serving model name (folder name under `export_dir`).
+        export_dir: the folder of all models (mounted as `serving_base_path` in the TF Serving container).
+        onnx: also convert the token-id signature to ONNX.
+        text_signature: include the string signature (needs TensorFlow Text ops in the server). Without
+            it, `serving_default` is the token-id signature.
+        verify: compare the export with the Keras model on the task's dev set in a fresh process before
+            publishing; a failed comparison raises and publishes nothing.
+        verify_max_examples: verify on the first N dev examples only (default: the whole dev set).
+        data_dir: GLUE folder for verification (default: `ltp_tf.data.default_glue_dir()`).
+        serving_base_path: the model base path written into `models.config`.
+    """
+    publish.check_model_name(name)
+    checkpoint = load_checkpoint(checkpoint_path)
+    task = get_task(checkpoint.task)
+    model = checkpoint.model
+    preprocessor = checkpoint_preprocessor(checkpoint) if text_signature else None
+    model_dir = os.path.join(os.path.abspath(export_dir), name)
+    staging = publish.new_staging_folder(model_dir)
+    verification = None
+    try:
+        extra = os.path.join(staging, EXTRA_DIR)
+        with token_dropping(model, True):
+            build_export_archive(model, task, checkpoint.max_seq_length, preprocessor).write_out(staging, verbose=False)
+            os.makedirs(extra, exist_ok=True)
+            if onnx:
+                export_onnx(lambda: build_export_archive(model, task, checkpoint.max_seq_length),
+                            os.path.join(extra, ONNX_FILE))
+        _write_json(os.path.join(extra, EXPORT_INFO_FILE), export_info(checkpoint, task, text_signature, onnx))
+        if verify:
+            verification = run_verification(staging, checkpoint.path, os.path.join(extra, VERIFICATION_FILE),
+                                            verify_max_examples, data_dir)
+        path = publish.publish(staging, model_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    config = publish.write_models_config(os.path.abspath(export_dir), serving_base_path)
+    return ExportResult(path=path, version=int(os.path.basename(path)),
+                        onnx_path=os.path.join(path, EXTRA_DIR, ONNX_FILE) if onnx else None,
+                        models_config=config, verification=verification)
+
+
+def export_info(checkpoint, task, text_signature: bool, onnx: bool) -> dict[str, Any]:
+    """What a client needs to know about an export (written to `assets.extra/ltp_tf_export.json`)."""
+    backbone = checkpoint.model.backbone
+    signatures = {TOKEN_ID_SIGNATURE: {"inputs": list(TOKEN_ID_INPUTS), "outputs": list(output_names(task))}}
+    if text_signature:
+        signatures[TEXT_SIGNATURE] = {"inputs": list(text_input_names(task)), "outputs": list(output_names(task))}
+    return {
+        "task": task.name,
+        "labels": list(task.labels),
+        "num_classes": task.num_classes,
+        "max_seq_length": checkpoint.max_seq_length,
+        "truncation": "texts are cut to max_seq_length tokens including [CLS]/[SEP] (pairs: round-robin)",
+        "tokenizer": tokenizer_settings(checkpoint),
+        "num_layers": backbone.num_layers,
+        "pruning_config": backbone.pruning_config.to_dict(),
+        "signatures": signatures,
+        "onnx": ONNX_FILE if onnx else None,
+        "checkpoint": checkpoint.path,
+        "ltp_tf_version": ltp_tf.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def run_verification(export_path: str, checkpoint_path: str, report_path: str, max_examples: int | None,
+                     data_dir: str | None) -> dict[str, Any]:
+    """Runs `python -m ltp_tf.serving.verify` in a fresh process; raises if it fails, returns its report."""
+    command = [sys.executable, "-m", "ltp_tf.serving.verify", f"--export_path={export_path}",
+               f"--checkpoint={checkpoint_path}", f"--report={report_path}"]
+    if max_examples:
+        command.append(f"--max_examples={max_examples}")
+    if data_dir:
+        command.append(f"--data_dir={data_dir}")
+    result = subprocess.run(command, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if result.returncode != 0 or not os.path.isfile(report_path):
+        raise RuntimeError(f"Verification of the export failed (exit {result.returncode}); nothing was published. "
+                           f"Command: {' '.join(command)}")
+    with open(report_path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _write_json(path: str, value: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+        f.write("\n")

@@ -1,0 +1,88 @@
+"""ONNX export of the token-id signature (tf2onnx's SavedModel path) and an onnxruntime predictor.
+
+tf2onnx converts from a SavedModel that holds only the token-id signature: its `from_function` path
+fails on this TensorFlow version, and the text signature's TensorFlow Text ops have no ONNX
+counterpart (ONNX clients tokenize themselves, as `token_ids` clients do). TensorFlow's exact GELU uses
+`Erfc`, which ONNX lacks and tf2onnx passes through unconverted; it is rewritten as `1 - Erf(x)` (the
+same function; the difference is float32 rounding, far below the 1e-5 parity bound).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from ltp_tf.serving.signatures import TOKEN_ID_INPUTS, TOKEN_ID_SIGNATURE
+
+OPSET = 17
+
+
+def convert_saved_model(token_id_saved_model: str, output_path: str, opset: int = OPSET) -> str:
+    """Converts the `token_ids` signature of a SavedModel to ONNX at `output_path` (tf2onnx, subprocess)."""
+    command = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", token_id_saved_model,
+               "--signature_def", TOKEN_ID_SIGNATURE, "--opset", str(opset), "--output", output_path]
+    result = subprocess.run(command, capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if result.returncode != 0 or not os.path.isfile(output_path):
+        raise RuntimeError(f"tf2onnx failed (exit {result.returncode}): {' '.join(command)}\n"
+                           f"{(result.stdout + result.stderr)[-4000:]}")
+    replace_erfc(output_path)
+    return output_path
+
+
+def replace_erfc(path: str) -> int:
+    """Rewrites every `Erfc(x)` node of the ONNX file at `path` as `1 - Erf(x)`; returns how many."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(path)
+    graph = model.graph
+    nodes, count = [], 0
+    for node in graph.node:
+        if node.op_type != "Erfc":
+            nodes.append(node)
+            continue
+        count += 1
+        erf_output = f"{node.output[0]}__erf"
+        nodes.append(helper.make_node("Erf", [node.input[0]], [erf_output], name=f"{node.name}__erf"))
+        nodes.append(helper.make_node("Sub", ["ltp_tf__one", erf_output], list(node.output),
+                                      name=f"{node.name}__one_minus"))
+    if count:
+        graph.initializer.append(numpy_helper.from_array(np.array(1.0, dtype=np.float32), "ltp_tf__one"))
+        del graph.node[:]
+        graph.node.extend(nodes)
+        onnx.checker.check_model(model)
+        onnx.save(model, path)
+    return count
+
+
+def export_onnx(archive_factory, output_path: str) -> str:
+    """Writes the token-id-only archive from `archive_factory()` to a temporary folder and converts it."""
+    with tempfile.TemporaryDirectory(prefix="ltp_tf_onnx_") as folder:
+        saved_model = os.path.join(folder, "token_ids")
+        archive_factory().write_out(saved_model, verbose=False)
+        return convert_saved_model(saved_model, output_path)
+
+
+class OnnxPredictor:
+    """Runs an exported ONNX model with onnxruntime on the CPU: `predictor(features) -> {output: array}`."""
+
+    def __init__(self, path: str, threads: int | None = None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.output_names = [output.name for output in self.session.get_outputs()]
+        names = sorted(i.name for i in self.session.get_inputs())
+        if names != sorted(TOKEN_ID_INPUTS):
+            raise ValueError(f"{path} is not a token-id model: inputs {names}, expected {sorted(TOKEN_ID_INPUTS)}")
+
+    def __call__(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feeds = {name: np.asarray(features[name]).astype(np.int32) for name in TOKEN_ID_INPUTS}
+        return dict(zip(self.output_names, self.session.run(self.output_names, feeds)))

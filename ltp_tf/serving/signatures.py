@@ -1,0 +1,139 @@
+"""The SavedModel's serving signatures (TensorFlow): raw strings in, predictions and kept tokens out.
+
+Two signatures, both with explicit `tf.TensorSpec`s and a dynamic batch:
+
+- `serving_default`: `sentence` `[None] string` (pair tasks: `sentence1`, `sentence2`), tokenized inside
+  the graph with the checkpoint's WordPiece vocabulary (TensorFlow Text ops), truncated to
+  `max_seq_length` tokens.
+- `token_ids`: `token_ids`, `segment_ids`, `padding_mask`, each `[None, None] int32` (padding_mask 1 for
+  real tokens), for clients that tokenize themselves. Longer than `max_seq_length` is an error.
+
+Outputs (both signatures): `logits` `[None, C] float32`, `kept_tokens` `[None, L] int32` (tokens each
+layer passed on), and for classification `probabilities` `[None, C] float32` and `label` `[None] int32`
+(class index), for regression (STS-B) `score` `[None] float32`.
+
+Pruned tokens are physically removed inside the graph (`drop_tokens=True`: each layer gathers the kept
+tokens and pads only to the longest kept row), so later layers really run on fewer tokens. Shapes are
+dynamic, so the graph runs without XLA (XLA needs static shapes; see `ltp_tf.serving.runner` for that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import keras
+import tensorflow as tf
+
+from ltp_tf.data.glue import GlueTask
+from ltp_tf.models.classifier import TokenPruningClassifier
+
+TOKEN_ID_SIGNATURE = "token_ids"
+TEXT_SIGNATURE = "serving_default"
+TOKEN_ID_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def text_input_names(task: GlueTask) -> tuple[str, ...]:
+    """Input names of the text signature: `("sentence",)`, or `("sentence1", "sentence2")` for pairs."""
+    return ("sentence1", "sentence2") if task.is_pair else ("sentence",)
+
+
+def output_names(task: GlueTask) -> tuple[str, ...]:
+    """Output names of both signatures for `task`."""
+    if task.is_regression:
+        return ("logits", "score", "kept_tokens")
+    return ("logits", "probabilities", "label", "kept_tokens")
+
+
+def build_export_archive(model: TokenPruningClassifier, task: GlueTask, max_seq_length: int,
+                         preprocessor=None) -> keras.export.ExportArchive:
+    """An `ExportArchive` with the token-id signature, plus the text signature when `preprocessor` is given.
+
+    The model's variables are captured by the endpoints (not tracked separately, which would store
+    them twice). Write it with `archive.write_out(path)` inside `token_dropping(model, True)`.
+    """
+    _check_model(model, task, max_seq_length)
+    predict = _predict_function(model, task, max_seq_length)
+    archive = keras.export.ExportArchive()
+    if preprocessor is not None:
+        preprocessor(x=_example_strings(task))  # builds it (the archive refuses unbuilt layers)
+        archive.track(preprocessor)
+        archive.add_endpoint(TEXT_SIGNATURE, _text_function(preprocessor, predict, task),
+                             input_signature=[tf.TensorSpec([None], tf.string, name=name)
+                                              for name in text_input_names(task)])
+    archive.add_endpoint(TOKEN_ID_SIGNATURE, predict,
+                         input_signature=[tf.TensorSpec([None, None], tf.int32, name=name) for name in TOKEN_ID_INPUTS])
+    return archive
+
+
+@contextlib.contextmanager
+def token_dropping(model: TokenPruningClassifier, enabled: bool) -> Iterator[None]:
+    """Sets the model's physical token removal to `enabled` for a block, then back to what it was."""
+    previous = model.backbone.drop_tokens
+    model.backbone.set_drop_tokens(enabled)
+    try:
+        yield
+    finally:
+        model.backbone.set_drop_tokens(previous)
+
+
+def _predict_function(model: TokenPruningClassifier, task: GlueTask, max_seq_length: int):
+    backbone = model.backbone
+
+    def predict(token_ids, segment_ids, padding_mask):
+        mask = tf.cast(padding_mask, tf.bool)
+        positions = tf.range(1, tf.shape(mask)[1] + 1)
+        longest = tf.reduce_max(tf.where(mask, positions[None, :], 0))  # one past the last real token
+        checks = [tf.debugging.assert_less_equal(
+            longest, max_seq_length,
+            message=f"Inputs are longer than max_seq_length={max_seq_length} tokens: truncate them.")]
+        with tf.control_dependencies(checks):
+            longest = tf.maximum(longest, 1)
+        inputs = {"token_ids": token_ids[:, :longest], "segment_ids": segment_ids[:, :longest],
+                  "padding_mask": mask[:, :longest]}
+        outputs = backbone(inputs, training=False)
+        logits = tf.cast(model.output_dense(outputs["pooled_output"]), tf.float32)
+        return _prediction_outputs(logits, tf.cast(tf.round(outputs["kept_tokens"]), tf.int32), task)
+
+    return predict
+
+
+def _text_function(preprocessor, predict, task: GlueTask):
+    def features(texts):
+        packed = preprocessor(x=texts[0] if len(texts) == 1 else tuple(texts))
+        return predict(packed["token_ids"], packed["segment_ids"], tf.cast(packed["padding_mask"], tf.int32))
+
+    if task.is_pair:
+        def serve_pair(sentence1, sentence2):
+            return features((sentence1, sentence2))
+
+        return serve_pair
+
+    def serve(sentence):
+        return features((sentence,))
+
+    return serve
+
+
+def _prediction_outputs(logits, kept_tokens, task: GlueTask) -> dict[str, tf.Tensor]:
+    if task.is_regression:
+        return {"logits": logits, "score": logits[:, 0], "kept_tokens": kept_tokens}
+    return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1),
+            "label": tf.argmax(logits, axis=-1, output_type=tf.int32), "kept_tokens": kept_tokens}
+
+
+def _example_strings(task: GlueTask):
+    example = tf.constant(["an example"])
+    return (example, example) if task.is_pair else example
+
+
+def _check_model(model, task: GlueTask, max_seq_length: int) -> None:
+    if not isinstance(model, TokenPruningClassifier):
+        raise ValueError("Only TokenPruningClassifier models can be exported. "
+                         f"Received: model of type {type(model).__name__}")
+    if model.num_classes != task.num_classes:
+        raise ValueError(f"The model has {model.num_classes} outputs but task {task.name!r} needs "
+                         f"{task.num_classes}.")
+    if not 1 <= max_seq_length <= model.backbone.max_sequence_length:
+        raise ValueError(f"`max_seq_length` must be in [1, {model.backbone.max_sequence_length}] (the model's "
+                         f"position embeddings). Received: max_seq_length={max_seq_length}")

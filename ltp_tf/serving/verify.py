@@ -1,0 +1,173 @@
+"""Proof that an export is right: reload it (in this fresh process) and compare with the Keras model.
+
+    python -m ltp_tf.serving.verify --export_path=saved_models/sst2/1 --checkpoint=outputs/.../best \
+        [--max_examples=N] [--report=verification.json]
+
+On the task's dev set (all of it unless `--max_examples`), it compares the hard-masked Keras model of the
+checkpoint with: the SavedModel's text signature on the raw dev strings (so in-graph tokenization is
+checked too), its token-id signature, and the ONNX model under onnxruntime when the export has one.
+Each must give the same labels, the same kept-token counts per layer and logits within 1e-5 (max abs).
+It also runs `saved_model_cli show --all` and checks both signatures are listed. Exit status 1 on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any, Callable
+
+import numpy as np
+from absl import app, flags
+
+TOLERANCE = 1e-5
+
+
+def keras_reference(model, features: dict[str, np.ndarray], batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Logits and kept tokens of the hard-masked Keras model (no token removal), batch by batch."""
+    from ltp_tf.data import trim_to_longest
+    from ltp_tf.serving.signatures import token_dropping
+
+    logits, kept = [], []
+    with token_dropping(model, False):
+        for batch in _batches(features, batch_size):
+            batch = trim_to_longest(batch)
+            outputs = model.backbone(batch, training=False)
+            logits.append(np.asarray(model.output_dense(outputs["pooled_output"]), np.float32))
+            kept.append(np.rint(np.asarray(outputs["kept_tokens"])).astype(np.int32))
+    return {"logits": np.concatenate(logits), "kept_tokens": np.concatenate(kept)}
+
+
+def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], regression: bool,
+            tolerance: float = TOLERANCE) -> dict[str, Any]:
+    """Parity of `candidate` with `reference`: logits within `tolerance`, same labels, same kept tokens."""
+    difference = float(np.abs(reference["logits"] - candidate["logits"]).max())
+    kept_equal = bool(np.array_equal(reference["kept_tokens"], candidate["kept_tokens"]))
+    report = {"examples": int(len(reference["logits"])), "max_abs_logit_diff": difference,
+              "kept_tokens_equal": kept_equal}
+    passed = difference <= tolerance and kept_equal
+    if not regression:
+        mismatches = int((reference["logits"].argmax(-1) != candidate["logits"].argmax(-1)).sum())
+        report["label_mismatches"] = mismatches
+        passed = passed and mismatches == 0
+    report["passed"] = bool(passed)
+    return report
+
+
+def run_batched(predict: Callable[..., dict], inputs: dict[str, np.ndarray], batch_size: int) -> dict[str, np.ndarray]:
+    """Calls `predict(**batch)` over `inputs` and concatenates `logits` and `kept_tokens`."""
+    pieces: dict[str, list] = {"logits": [], "kept_tokens": []}
+    for batch in _batches(inputs, batch_size):
+        outputs = predict(**batch)
+        for key in pieces:
+            pieces[key].append(np.asarray(outputs[key]))
+    return {key: np.concatenate(value) for key, value in pieces.items()}
+
+
+def saved_model_cli_show(export_path: str) -> str:
+    """The output of `saved_model_cli show --all --dir export_path`."""
+    command = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--all", "--dir", export_path]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if result.returncode != 0:
+        raise RuntimeError(f"saved_model_cli failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def verify_export(export_path: str, checkpoint_path: str, max_examples: int | None = None,
+                  data_dir: str | None = None, batch_size: int = 64) -> dict[str, Any]:
+    """Runs every comparison of the module docstring and returns the report (`report["passed"]`)."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops the SavedModel uses)
+
+    from ltp_tf.checkpoints import load_checkpoint
+    from ltp_tf.data import get_task, read_split, tokenize
+    from ltp_tf.serving.exporter import EXTRA_DIR, ONNX_FILE
+    from ltp_tf.serving.onnx_export import OnnxPredictor
+    from ltp_tf.serving.signatures import TEXT_SIGNATURE, TOKEN_ID_INPUTS, TOKEN_ID_SIGNATURE, text_input_names
+    from ltp_tf.serving.text import checkpoint_preprocessor
+
+    checkpoint = load_checkpoint(checkpoint_path)
+    task = get_task(checkpoint.task)
+    splits = [read_split(task, split, data_dir) for split in task.dev_splits]
+    texts = tuple(sum((list(split.texts[i]) for split in splits), []) for i in range(len(task.text_columns)))
+    if max_examples:
+        texts = tuple(column[:max_examples] for column in texts)
+    features = tokenize(checkpoint_preprocessor(checkpoint), texts).as_dict()
+    features["padding_mask"] = features["padding_mask"].astype(np.int32)
+    reference = keras_reference(checkpoint.model, features, batch_size)
+
+    loaded = tf.saved_model.load(export_path)
+    engines: dict[str, Callable[[], dict]] = {}
+    if TEXT_SIGNATURE in loaded.signatures and set(text_input_names(task)) <= set(
+            loaded.signatures[TEXT_SIGNATURE].structured_input_signature[1]):
+        text_inputs = {name: np.asarray(column, dtype=object) for name, column in zip(text_input_names(task), texts)}
+        engines[f"saved_model/{TEXT_SIGNATURE}"] = lambda: run_batched(
+            _signature(loaded, TEXT_SIGNATURE, tf.string), text_inputs, batch_size)
+    token_inputs = {name: features[name] for name in TOKEN_ID_INPUTS}
+    engines[f"saved_model/{TOKEN_ID_SIGNATURE}"] = lambda: run_batched(
+        _signature(loaded, TOKEN_ID_SIGNATURE, tf.int32), token_inputs, batch_size)
+    onnx_path = os.path.join(export_path, EXTRA_DIR, ONNX_FILE)
+    if os.path.isfile(onnx_path):
+        predictor = OnnxPredictor(onnx_path)
+        engines["onnxruntime"] = lambda: run_batched(lambda **batch: predictor(batch), token_inputs, batch_size)
+
+    results = {name: compare(reference, run(), task.is_regression) for name, run in engines.items()}
+    cli_output = saved_model_cli_show(export_path)
+    listed = {name: f"signature_def['{name}']" in cli_output for name in loaded.signatures}
+    return {
+        "task": task.name,
+        "dev_splits": list(task.dev_splits),
+        "examples": int(len(reference["logits"])),
+        "tolerance": TOLERANCE,
+        "engines": results,
+        "saved_model_cli": {"signatures_listed": listed, "output": cli_output},
+        "passed": all(r["passed"] for r in results.values()) and all(listed.values()),
+    }
+
+
+def _signature(loaded, name: str, dtype) -> Callable[..., dict]:
+    import tensorflow as tf
+
+    function = loaded.signatures[name]
+    return lambda **batch: function(**{key: tf.constant(value, dtype=dtype) for key, value in batch.items()})
+
+
+def _batches(inputs: dict[str, np.ndarray], batch_size: int):
+    count = len(next(iter(inputs.values())))
+    for start in range(0, count, batch_size):
+        yield {key: value[start:start + batch_size] for key, value in inputs.items()}
+
+
+_EXPORT_PATH = flags.DEFINE_string("export_path", None, "An exported version folder (or a staging folder).")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "The checkpoint folder that was exported.")
+_MAX_EXAMPLES = flags.DEFINE_integer("max_examples", None, "Verify on the first N dev examples (default: all).",
+                                     lower_bound=1)
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder (default: ../shared/data/glue or $LTP_TF_GLUE_DIR).")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Examples per call.", lower_bound=1)
+_REPORT = flags.DEFINE_string("report", None, "Write the JSON report here.")
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    report = verify_export(_EXPORT_PATH.value, _CHECKPOINT.value, _MAX_EXAMPLES.value, _DATA_DIR.value,
+                           _BATCH_SIZE.value)
+    if _REPORT.value:
+        with open(_REPORT.value, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2, sort_keys=True)
+            f.write("\n")
+    print(f"Verified {_EXPORT_PATH.value} on {report['examples']} {report['task']} dev examples:")
+    for name, result in report["engines"].items():
+        print(f"  {name:32s} max |logit diff| {result['max_abs_logit_diff']:.2e}  "
+              f"kept tokens equal: {result['kept_tokens_equal']}  "
+              f"label mismatches: {result.get('label_mismatches', 'n/a')}  "
+              f"{'PASS' if result['passed'] else 'FAIL'}")
+    print(f"  saved_model_cli lists: {report['saved_model_cli']['signatures_listed']}")
+    print("PASSED" if report["passed"] else "FAILED")
+    if not report["passed"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["export_path", "checkpoint"])
+    app.run(main)

@@ -1,0 +1,159 @@
+"""The token-dropping runner on random models: equals hard masking, buckets bound programs, clear errors.
+
+Backend-agnostic: runs under TensorFlow and JAX (`KERAS_BACKEND=jax`). XLA compilation costs about a
+second per program here, so most checks run the same segments uncompiled (graph `tf.function` / eager
+JAX); the XLA path is checked on mixed lengths, one sentence and program reuse.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
+from ltp_tf.serving import TokenDroppingRunner, round_up_batch, round_up_length
+
+MAX_LEN = 40
+CONFIGS = {
+    "threshold": TokenPruningConfig(prune_mode="absolute_threshold", final_token_threshold=0.3, score_reference_length=8),
+    "topk": TokenPruningConfig(prune_mode="topk", token_keep_rate=0.3),
+    "dense": TokenPruningConfig(),
+}
+
+
+def _classifier(config, num_layers=4, num_classes=3):
+    backbone = TokenPruningBackbone(vocabulary_size=60, num_layers=num_layers, num_heads=2, hidden_dim=16,
+                                    intermediate_dim=32, max_sequence_length=MAX_LEN, pruning_config=config)
+    model = TokenPruningClassifier(backbone, num_classes=num_classes)
+    model({"token_ids": np.ones((1, 4), "int32")})
+    return model
+
+
+def _inputs(lengths, seq_len=32, seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = np.asarray(lengths)
+    mask = np.arange(seq_len)[None, :] < lengths[:, None]
+    ids = rng.integers(1, 60, size=mask.shape).astype("int32")
+    segments = (np.arange(seq_len)[None, :] >= (lengths[:, None] // 2)).astype("int32")
+    return {"token_ids": ids * mask, "segment_ids": segments * mask, "padding_mask": mask}
+
+
+def _masked(model, inputs):
+    """The hard-masked model (no token removal)."""
+    outputs = model.backbone(inputs, training=False)
+    return {"logits": keras.ops.convert_to_numpy(model.output_dense(outputs["pooled_output"])),
+            "pooled_output": keras.ops.convert_to_numpy(outputs["pooled_output"]),
+            "kept_tokens": np.rint(keras.ops.convert_to_numpy(outputs["kept_tokens"])).astype("int32")}
+
+
+def _assert_same(result, reference):
+    np.testing.assert_array_equal(result["kept_tokens"], reference["kept_tokens"])
+    np.testing.assert_allclose(result["pooled_output"], reference["pooled_output"], atol=2e-5)
+    np.testing.assert_allclose(result["logits"], reference["logits"], atol=2e-5)
+
+
+@pytest.fixture(scope="module")
+def models():
+    keras.utils.set_random_seed(7)
+    return {name: _classifier(config) for name, config in CONFIGS.items()}
+
+
+@pytest.mark.parametrize("name,length_bucket,jit_compile", [
+    ("threshold", 8, True), ("threshold", 1, False), ("topk", 8, True), ("topk", 1, False), ("dense", 8, False)])
+def test_dropping_equals_masking_on_mixed_lengths(models, name, length_bucket, jit_compile):
+    model = models[name]
+    inputs = _inputs([32, 3, 17, 1, 25, 9, 12])
+    runner = TokenDroppingRunner(model, length_bucket=length_bucket, jit_compile=jit_compile)
+    result = runner(inputs)
+    _assert_same(result, _masked(model, inputs))
+    if name != "dense":  # tokens really were removed: later programs ran on shorter sequences
+        lengths_run = {length for segment, _, length in runner.shapes_seen if segment == len(runner.pruning_layers)}
+        assert max(lengths_run) < 32
+
+
+def test_one_sentence_and_uncompiled_path(models):
+    model = models["threshold"]
+    inputs = _inputs([23])
+    reference = _masked(model, inputs)
+    for jit_compile in (True, False):
+        _assert_same(TokenDroppingRunner(model, jit_compile=jit_compile)(inputs), reference)
+
+
+def test_chunks_sorting_and_batch_padding_keep_input_order(models):
+    model = models["topk"]
+    lengths = [5, 30, 2, 17, 11, 26, 8, 1, 19, 14, 3]
+    inputs = _inputs(lengths, seed=3)
+    reference = _masked(model, inputs)
+    for max_batch_size, sort_by_length, pad_batch in ((4, True, True), (3, False, False), (64, True, True)):
+        runner = TokenDroppingRunner(model, max_batch_size=max_batch_size, sort_by_length=sort_by_length,
+                                     pad_batch=pad_batch, jit_compile=False)
+        result = runner(inputs)
+        _assert_same(result, reference)
+        np.testing.assert_array_equal(result["sequence_lengths"], lengths)
+        batch_sizes = {batch for _, batch, _ in runner.shapes_seen}
+        assert all(b & (b - 1) == 0 for b in batch_sizes) if pad_batch else max(batch_sizes) <= max_batch_size
+
+
+def test_bucketed_padding_does_not_change_results(models):
+    """Extra padding slots, in the input or from rounding kept lengths up, are dead tokens."""
+    model = models["threshold"]
+    inputs = _inputs([13, 6, 9], seq_len=13)
+    padded = {key: np.pad(value, ((0, 0), (0, 20))) for key, value in inputs.items()}
+    exact = TokenDroppingRunner(model, length_bucket=1, jit_compile=False)(inputs)
+    for bucket in (4, 16, 40):
+        _assert_same(TokenDroppingRunner(model, length_bucket=bucket, jit_compile=False)(padded), exact)
+
+
+def test_buckets_bound_the_number_of_programs(models):
+    model = models["threshold"]
+    runner = TokenDroppingRunner(model, length_bucket=8)
+    for length in range(9, 17):  # one bucket (16) for every input length
+        runner(_inputs([length]))
+    first_segment = {shape for shape in runner.shapes_seen if shape[0] == 0}
+    assert first_segment == {(0, 1, 16)}
+
+
+def test_backbone_only(models):
+    backbone = models["threshold"].backbone
+    inputs = _inputs([20, 4])
+    result = TokenDroppingRunner(backbone, jit_compile=False)(inputs)
+    assert "logits" not in result
+    np.testing.assert_allclose(result["pooled_output"], _masked(models["threshold"], inputs)["pooled_output"],
+                               atol=2e-5)
+
+
+def test_defaults_for_missing_segments_and_mask(models):
+    model = models["threshold"]
+    ids = _inputs([12, 12])["token_ids"][:, :12]
+    full = {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids, bool)}
+    _assert_same(TokenDroppingRunner(model, jit_compile=False)({"token_ids": ids}), _masked(model, full))
+
+
+def test_round_up_helpers():
+    assert [round_up_length(n, 8, 40) for n in (0, 1, 3, 5, 8, 9, 17, 33, 40)] == [1, 1, 4, 8, 8, 16, 24, 40, 40]
+    assert round_up_length(5, 1, 40) == 5
+    assert [round_up_batch(n) for n in (1, 2, 3, 5, 32, 33)] == [1, 2, 4, 8, 32, 64]
+    with pytest.raises(ValueError, match="exceeds the maximum 40"):
+        round_up_length(41, 8, 40)
+    with pytest.raises(ValueError, match="length_bucket=0"):
+        round_up_length(3, 0, 40)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        round_up_batch(0)
+
+
+def test_errors(models):
+    model = models["threshold"]
+    with pytest.raises(ValueError, match="TokenPruningClassifier or TokenPruningBackbone. Received: model of type"):
+        TokenDroppingRunner(keras.layers.Dense(2))
+    with pytest.raises(ValueError, match="length_bucket"):
+        TokenDroppingRunner(model, length_bucket=2.5)
+    with pytest.raises(ValueError, match="max_batch_size=0"):
+        TokenDroppingRunner(model, max_batch_size=0)
+    runner = TokenDroppingRunner(model, jit_compile=False)
+    with pytest.raises(ValueError, match="more than max_sequence_length=40"):
+        runner({"token_ids": np.ones((1, MAX_LEN + 1), "int32")})
+    with pytest.raises(ValueError, match=r"shape \(batch >= 1, sequence\)"):
+        runner({"token_ids": np.ones((4,), "int32")})
+    with pytest.raises(ValueError, match="`padding_mask` must have the shape"):
+        runner({"token_ids": np.ones((2, 5), "int32"), "padding_mask": np.ones((2, 4), bool)})
+    with pytest.raises(ValueError, match="must be a dict with `token_ids`"):
+        runner(np.ones((2, 5), "int32"))
