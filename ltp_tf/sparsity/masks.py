@@ -42,11 +42,11 @@ def select_blocks(layouts: Sequence[BlockLayout], sparsity: float, scope: str, m
         left = budget - sum(fixed[i] * layouts[i].elements_per_block for i in fixed)
         counts = _global_counts([layouts[i] for i in free], left)
         over = [i for i, c in zip(free, counts) if c > _blocks_for(layouts[i], upper[i])]
-        under = [i for i, c in zip(free, counts) if c < _blocks_for(layouts[i], min(lower, upper[i]), ceil=True)]
+        under = [i for i, c in zip(free, counts) if c < _blocks_for(layouts[i], min(lower, upper[i]))]
         if over:
             fixed.update({i: _blocks_for(layouts[i], upper[i]) for i in over})
         elif under:
-            fixed.update({i: _blocks_for(layouts[i], min(lower, upper[i]), ceil=True) for i in under})
+            fixed.update({i: _blocks_for(layouts[i], min(lower, upper[i])) for i in under})
         else:
             fixed.update(dict(zip(free, counts)))
             break
@@ -59,10 +59,9 @@ def _max_fraction(layout: BlockLayout) -> float:
     return layout.num_blocks * layout.elements_per_block / layout.num_elements
 
 
-def _blocks_for(layout: BlockLayout, fraction: float, ceil: bool = False) -> int:
-    """Blocks to prune for `fraction` of the layout's weights (rounded down, or up with `ceil`)."""
-    exact = fraction * layout.num_elements / layout.elements_per_block
-    count = math.ceil(exact - _EPS) if ceil else math.floor(exact + _EPS)
+def _blocks_for(layout: BlockLayout, fraction: float) -> int:
+    """Blocks to prune for `fraction` of the layout's weights, rounded down."""
+    count = math.floor(fraction * layout.num_elements / layout.elements_per_block + _EPS)
     return min(max(count, 0), layout.num_blocks)
 
 

@@ -260,7 +260,12 @@ def _positive(name: str, value: Any) -> None:
 def _number(name: str, value: Any, allowed: str, predicate) -> None:
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
             or not predicate(value)):
-        raise ValueError(f"`--{name}` must be {allowed}. Received: --{name}={value}")
+        raise ValueError(f"`--{name}` must be {allowed}. Received: --{name}={_format(value)}")
+
+
+def _format(value: Any) -> str:
+    """Numbers as typed on a command line (`-1`, `2e-05`), anything else as is."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _integer(name: str, value: Any, minimum: int) -> None:

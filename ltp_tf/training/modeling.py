@@ -14,6 +14,7 @@ import keras
 
 from ltp_tf.callbacks import find_pruning_blocks
 from ltp_tf.config import TokenPruningConfig
+from ltp_tf.layers.encoder_block import TokenPruningEncoderBlock
 from ltp_tf.models.classifier import TokenPruningClassifier
 
 # Stages whose thresholds restart from `final_token_threshold * i / L`.
@@ -70,20 +71,25 @@ def stage_model(source: TokenPruningClassifier, stage: str, pruning_config: Toke
                              "checkpoint, or run the `threshold` stage for manual thresholds.")
         learned = thresholds(source)
         model = rebuild(source, pruning_config, threshold_lr_scale, dtype)
-        for block, value in zip(find_pruning_blocks(model), learned):
+        for block, value in zip(pruning_blocks(model), learned):
             block.frozen_threshold.assign(value)
         return model
     model = rebuild(source, pruning_config, threshold_lr_scale, dtype)
     if stage in FRESH_THRESHOLD_STAGES:
-        for block in find_pruning_blocks(model):
+        for block in pruning_blocks(model):
             block.threshold_delta.assign(0.0)
             block.frozen_threshold.assign(block.base_threshold)
     return model
 
 
+def pruning_blocks(model: keras.Model) -> list[TokenPruningEncoderBlock]:
+    """The model's pruning blocks, first layer first."""
+    return sorted(find_pruning_blocks(model), key=lambda block: block.layer_index)
+
+
 def thresholds(model: keras.Model) -> list[float]:
-    """The threshold each block uses now (learned in soft mode, frozen otherwise)."""
-    return [float(keras.ops.convert_to_numpy(block.threshold)) for block in find_pruning_blocks(model)]
+    """The threshold each block uses now (learned in soft mode, frozen otherwise), first layer first."""
+    return [float(keras.ops.convert_to_numpy(block.threshold)) for block in pruning_blocks(model)]
 
 
 def float32_copy(model: TokenPruningClassifier) -> TokenPruningClassifier:

@@ -1,8 +1,9 @@
 """Transform: tokenizes ExampleGen's examples with the checkpoint's tokenizer (Apache Beam).
 
-Writes TFRecords of token-id features and, per split, `<split>.npz` (token_ids, segment_ids,
-padding_mask padded to `max_seq_length`, labels, example_ids; sorted by example id) that a trainer
-reads without TensorFlow text ops — what the JAX GPU machine needs.
+Writes TFRecords of token-id features and a features folder in the training CLI's `--features_dir`
+format (`ltp_tf.training.features`): `<split>.npz` (token_ids, segment_ids, padding_mask padded to
+`max_seq_length`, labels, and example_ids; sorted by example id), `vocab.txt` and `features.json`. The
+trainer reads it without TensorFlow text ops — what the JAX GPU machine needs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 
 import numpy as np
 
@@ -106,7 +108,8 @@ def materialize_npz(rows: list[dict], max_seq_length: int, path: str) -> int:
 
 
 def run_transform(context: ExecutionContext) -> ExecutorResult:
-    """Parameters: `model_dir` (tokenizer), `max_seq_length`. Inputs: `examples` (ExampleGen output)."""
+    """Parameters: `model_dir` (tokenizer folder with vocab.txt), `max_seq_length`, `lowercase`.
+    Inputs: `examples` (ExampleGen output)."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -131,8 +134,11 @@ def run_transform(context: ExecutionContext) -> ExecutorResult:
     for split in examples["splits"]:
         rows = read_feature_records(os.path.join(out_dir, split, "data-*"))
         counts[split] = materialize_npz(rows, max_seq_length, os.path.join(out_dir, f"{split}.npz"))
-    record = {"task": examples["task"], "max_seq_length": max_seq_length, "counts": counts,
-              "model_dir": context.parameters["model_dir"]}
+    model_dir = context.parameters["model_dir"]
+    shutil.copyfile(os.path.join(model_dir, "vocab.txt"), os.path.join(out_dir, "vocab.txt"))
+    record = {"task": examples["task"], "max_seq_length": max_seq_length, "splits": counts,
+              "lowercase": bool(context.parameters.get("lowercase", True)),
+              "source": {"examples": examples_dir, "model": model_dir, "engine": "apache_beam"}}
     with open(os.path.join(out_dir, "features.json"), "w", encoding="utf-8") as f:
         json.dump(record, f, indent=2)
     return ExecutorResult(properties={"features": record})

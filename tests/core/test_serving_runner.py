@@ -1,8 +1,9 @@
 """The token-dropping runner on random models: equals hard masking, buckets bound programs, clear errors.
 
-Backend-agnostic: runs under TensorFlow and JAX (`KERAS_BACKEND=jax`). XLA compilation costs about a
-second per program here, so most checks run the same segments uncompiled (graph `tf.function` / eager
-JAX); the XLA path is checked on mixed lengths, one sentence and program reuse.
+Backend-agnostic: runs under TensorFlow and JAX (`KERAS_BACKEND=jax`). On TensorFlow, XLA compilation
+costs about a second per program here, so most checks run the same segments as graph `tf.function`s; on
+JAX, eager execution compiles every op instead, so there they run jitted. The XLA path is checked on both
+backends on mixed lengths, one sentence and program reuse.
 """
 
 import keras
@@ -13,6 +14,7 @@ from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningCon
 from ltp_tf.serving import TokenDroppingRunner, round_up_batch, round_up_length
 
 MAX_LEN = 40
+JIT = keras.backend.backend() == "jax"  # the cheaper mode for the checks that do not depend on it
 CONFIGS = {
     "threshold": TokenPruningConfig(prune_mode="absolute_threshold", final_token_threshold=0.3, score_reference_length=8),
     "topk": TokenPruningConfig(prune_mode="topk", token_keep_rate=0.3),
@@ -58,7 +60,7 @@ def models():
 
 
 @pytest.mark.parametrize("name,length_bucket,jit_compile", [
-    ("threshold", 8, True), ("threshold", 1, False), ("topk", 8, True), ("topk", 1, False), ("dense", 8, False)])
+    ("threshold", 8, True), ("threshold", 1, JIT), ("topk", 8, True), ("topk", 1, JIT), ("dense", 8, JIT)])
 def test_dropping_equals_masking_on_mixed_lengths(models, name, length_bucket, jit_compile):
     model = models[name]
     inputs = _inputs([32, 3, 17, 1, 25, 9, 12])
@@ -72,7 +74,7 @@ def test_dropping_equals_masking_on_mixed_lengths(models, name, length_bucket, j
 
 def test_one_sentence_and_uncompiled_path(models):
     model = models["threshold"]
-    inputs = _inputs([23])
+    inputs = _inputs([11], seq_len=11)
     reference = _masked(model, inputs)
     for jit_compile in (True, False):
         _assert_same(TokenDroppingRunner(model, jit_compile=jit_compile)(inputs), reference)
@@ -80,12 +82,12 @@ def test_one_sentence_and_uncompiled_path(models):
 
 def test_chunks_sorting_and_batch_padding_keep_input_order(models):
     model = models["topk"]
-    lengths = [5, 30, 2, 17, 11, 26, 8, 1, 19, 14, 3]
+    lengths = [5, 30, 2, 17, 11, 26, 1]
     inputs = _inputs(lengths, seed=3)
     reference = _masked(model, inputs)
-    for max_batch_size, sort_by_length, pad_batch in ((4, True, True), (3, False, False), (64, True, True)):
+    for max_batch_size, sort_by_length, pad_batch in ((3, True, True), (4, False, False)):
         runner = TokenDroppingRunner(model, max_batch_size=max_batch_size, sort_by_length=sort_by_length,
-                                     pad_batch=pad_batch, jit_compile=False)
+                                     pad_batch=pad_batch, jit_compile=JIT)
         result = runner(inputs)
         _assert_same(result, reference)
         np.testing.assert_array_equal(result["sequence_lengths"], lengths)
@@ -98,9 +100,9 @@ def test_bucketed_padding_does_not_change_results(models):
     model = models["threshold"]
     inputs = _inputs([13, 6, 9], seq_len=13)
     padded = {key: np.pad(value, ((0, 0), (0, 20))) for key, value in inputs.items()}
-    exact = TokenDroppingRunner(model, length_bucket=1, jit_compile=False)(inputs)
-    for bucket in (4, 16, 40):
-        _assert_same(TokenDroppingRunner(model, length_bucket=bucket, jit_compile=False)(padded), exact)
+    exact = TokenDroppingRunner(model, length_bucket=1, jit_compile=JIT)(inputs)
+    for bucket in (4, 40):
+        _assert_same(TokenDroppingRunner(model, length_bucket=bucket, jit_compile=JIT)(padded), exact)
 
 
 def test_buckets_bound_the_number_of_programs(models):
@@ -115,7 +117,7 @@ def test_buckets_bound_the_number_of_programs(models):
 def test_backbone_only(models):
     backbone = models["threshold"].backbone
     inputs = _inputs([20, 4])
-    result = TokenDroppingRunner(backbone, jit_compile=False)(inputs)
+    result = TokenDroppingRunner(backbone, jit_compile=JIT)(inputs)
     assert "logits" not in result
     np.testing.assert_allclose(result["pooled_output"], _masked(models["threshold"], inputs)["pooled_output"],
                                atol=2e-5)
@@ -125,7 +127,7 @@ def test_defaults_for_missing_segments_and_mask(models):
     model = models["threshold"]
     ids = _inputs([12, 12])["token_ids"][:, :12]
     full = {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids, bool)}
-    _assert_same(TokenDroppingRunner(model, jit_compile=False)({"token_ids": ids}), _masked(model, full))
+    _assert_same(TokenDroppingRunner(model, jit_compile=JIT)({"token_ids": ids}), _masked(model, full))
 
 
 def test_round_up_helpers():
@@ -148,7 +150,7 @@ def test_errors(models):
         TokenDroppingRunner(model, length_bucket=2.5)
     with pytest.raises(ValueError, match="max_batch_size=0"):
         TokenDroppingRunner(model, max_batch_size=0)
-    runner = TokenDroppingRunner(model, jit_compile=False)
+    runner = TokenDroppingRunner(model, jit_compile=JIT)
     with pytest.raises(ValueError, match="more than max_sequence_length=40"):
         runner({"token_ids": np.ones((1, MAX_LEN + 1), "int32")})
     with pytest.raises(ValueError, match=r"shape \(batch >= 1, sequence\)"):

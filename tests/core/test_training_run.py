@@ -1,0 +1,175 @@
+"""The whole training loop on a tiny model and synthetic features, on the current backend (TF or JAX).
+
+Covers: the finetune -> soft -> hard recipe writing LTP's folder layout, thresholds moving in soft,
+FLOPs going down in hard, a rerun skipping finished stages, an interrupted stage resuming exactly where
+it stopped, a finished stage refusing to be silently reused with other settings, and (in a subprocess)
+the JAX path with TensorFlow made unimportable.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
+from ltp_tf.checkpoints import is_complete, load_checkpoint, save_checkpoint
+from ltp_tf.data.glue import get_task
+from ltp_tf.data.tokenization import TokenizedFeatures
+from ltp_tf.layers.token_scoring import initial_threshold
+from ltp_tf.training import StagePlugins, TrainConfig, layout, run
+from ltp_tf.training.features import LabeledFeatures, TaskData, save_features
+
+SEQ = 16
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _split(rng, count):
+    lengths = rng.integers(4, SEQ + 1, size=count)
+    mask = np.arange(SEQ)[None, :] < lengths[:, None]
+    token_ids = np.where(mask, rng.integers(5, 40, size=(count, SEQ)), 0).astype(np.int32)
+    token_ids[:, 0] = 2
+    labels = (token_ids[:, 1] >= 22).astype(np.int32)  # learnable from the first word
+    return LabeledFeatures(TokenizedFeatures(token_ids, np.zeros_like(token_ids), mask), labels)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A features folder and a dense tiny checkpoint to `--restore` from."""
+    root = tmp_path_factory.mktemp("tiny")
+    vocab = root / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(35)]) + "\n")
+    rng = np.random.default_rng(0)
+    data = TaskData(task=get_task("sst2"), max_seq_length=SEQ, train=_split(rng, 64), dev={"dev": _split(rng, 24)},
+                    vocabulary_file=str(vocab), lowercase=True)
+    features = save_features(str(root / "features"), data, source={"synthetic": True})
+    keras.utils.set_random_seed(0)
+    backbone = TokenPruningBackbone(vocabulary_size=40, num_layers=3, num_heads=2, hidden_dim=16, intermediate_dim=32,
+                                    dropout=0.0, max_sequence_length=SEQ)
+    model = TokenPruningClassifier(backbone, num_classes=2, dropout=0.0)
+    model.build()
+    checkpoint = save_checkpoint(str(root / "dense"), model, task="sst2", max_seq_length=SEQ,
+                                 vocabulary_file=str(vocab),
+                                 metadata={"stage": "finetune", "pruning_config": TokenPruningConfig().to_dict()})
+    return {"features": features, "checkpoint": checkpoint}
+
+
+def _config(tiny, out, **changes):
+    values = dict(task="sst2", restore=tiny["checkpoint"], features_dir=tiny["features"], output_dir=str(out),
+                  max_seq_length=SEQ, bs=8, lr=1e-3, epoch=1, final_token_threshold=0.02, threshold_lr=1e-3,
+                  verbose=0, seed=1)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+class _CountSteps(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _InterruptAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise _Interrupt
+
+
+def test_recipe_layout_thresholds_flops_and_rerun(tiny, tmp_path):
+    config = _config(tiny, tmp_path, stages=("finetune", "soft", "hard"))
+    report = run(config)
+    dirs = {stage: layout.stage_dir(config, stage) for stage in config.stages}
+    assert dirs["hard"].startswith(dirs["soft"] + os.sep)
+    for stage, folder in dirs.items():
+        assert is_complete(folder), stage
+        assert not os.path.exists(layout.work_dir(folder))  # no leftover training state
+        assert os.path.isfile(os.path.join(folder, "metrics.csv")) and os.path.isfile(os.path.join(folder, "report.json"))
+        loaded = load_checkpoint(folder)
+        assert isinstance(loaded.model, TokenPruningClassifier)
+        assert loaded.task == "sst2" and loaded.max_seq_length == SEQ and loaded.metadata["stage"] == stage
+        assert loaded.metadata["pruning_config"] == config.pruning_config(stage).to_dict()
+        assert "accuracy" in loaded.metadata["dev_metrics"]["dev"]
+    with open(os.path.join(dirs["soft"], "metrics.csv")) as f:
+        header = f.readline()
+    assert "dev_accuracy" in header and "threshold/layer_2" in header and "kept_ratio/layer_2" in header
+
+    # Thresholds move in soft (lambda pushes them up); hard keeps what soft learned, frozen.
+    initial = [initial_threshold(i, 3, 0.02) for i in range(3)]
+    soft_thresholds = report["stages"]["soft"]["thresholds"]
+    assert all(abs(learned - start) > 1e-5 for learned, start in zip(soft_thresholds[1:], initial[1:]))
+    np.testing.assert_allclose(report["stages"]["hard"]["thresholds"], soft_thresholds, rtol=1e-6)
+    # FLOPs go down once tokens are pruned.
+    assert report["stages"]["finetune"]["flops"]["reduction"] == pytest.approx(1.0)
+    assert report["stages"]["hard"]["flops"]["reduction"] > 1.2
+    assert report["stages"]["hard"]["kept_token_ratio"][0] == 1.0
+    with open(layout.report_file(config)) as f:
+        assert json.load(f)["stages"]["hard"]["flops"] == report["stages"]["hard"]["flops"]
+    with open(layout.config_file(config)) as f:
+        assert json.load(f)["stages"] == ["finetune", "soft", "hard"]
+
+    # A rerun trains nothing and reports the same.
+    counter = _CountSteps()
+    again = run(config, StagePlugins(callbacks=lambda context: [counter]))
+    assert counter.steps == 0
+    assert again["stages"] == report["stages"]
+
+
+def test_interrupted_stage_resumes_exactly(tiny, tmp_path):
+    changes = dict(stages=("finetune",), epoch=2, save_step=4)  # 8 steps per epoch: 4 evaluation periods
+    run(_config(tiny, tmp_path / "straight", **changes))
+
+    config = _config(tiny, tmp_path / "interrupted", **changes)
+    with pytest.raises(_Interrupt):
+        run(config, StagePlugins(callbacks=lambda context: [_InterruptAt(epoch=2)]))
+    work = layout.work_dir(layout.stage_dir(config, "finetune"))
+    assert os.path.isdir(os.path.join(work, "last")) and not is_complete(layout.stage_dir(config, "finetune"))
+    counter = _CountSteps()
+    report = run(config, StagePlugins(callbacks=lambda context: [counter]))
+    assert counter.steps == 8  # the 8 steps after the second evaluation, not all 16
+    assert len(report["stages"]["finetune"]["train"]["history"]) == 4
+
+    straight = load_checkpoint(layout.stage_dir(_config(tiny, tmp_path / "straight", **changes), "finetune")).model
+    resumed = load_checkpoint(layout.stage_dir(config, "finetune")).model
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_finished_stage_with_other_settings_is_an_error(tiny, tmp_path):
+    run(_config(tiny, tmp_path, stages=("finetune",)))
+    with pytest.raises(ValueError, match="trained with other settings \\(differing: epoch\\)"):
+        run(_config(tiny, tmp_path, stages=("finetune",), finetune_epoch=2))
+
+
+def test_restore_for_another_task_is_refused(tiny, tmp_path):
+    with pytest.raises(ValueError, match="`--restore` is a checkpoint for task 'sst2', not 'mrpc'"):
+        run(_config(tiny, tmp_path, task="mrpc", stages=("finetune",), features_dir=None))
+
+
+def test_cli_on_jax_without_tensorflow(tiny, tmp_path):
+    """The GPU machine's path: KERAS_BACKEND=jax, features from disk, no TensorFlow importable."""
+    script = ("import sys; sys.modules['tensorflow'] = None\n"
+              "from absl import app\nfrom ltp_tf.train import main\napp.run(main)\n")
+    args = ["--task=sst2", f"--restore={tiny['checkpoint']}", f"--features_dir={tiny['features']}",
+            f"--output_dir={tmp_path}", f"--max_seq_length={SEQ}", "--bs=8", "--lr=1e-3", "--epoch=1",
+            "--stages=soft,hard", "--verbose=0"]
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(os.path.join(tmp_path, "SST2", "report.json")) as f:
+        report = json.load(f)
+    assert set(report["stages"]) == {"soft", "hard"}
+    assert report["stages"]["hard"]["checkpoint"].startswith(str(tmp_path))
