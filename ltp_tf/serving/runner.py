@@ -1,24 +1,27 @@
 """`TokenDroppingRunner`: fast inference that physically removes pruned tokens, with compiled per-shape programs.
 
 The model's own `drop_tokens=True` path removes tokens inside one traced graph, where every length is
-data-dependent; XLA cannot compile that. The runner splits the encoder at each pruning layer instead:
+data-dependent; XLA cannot compile that. The runner splits the encoder at its compaction layers (by
+default every pruning layer) instead:
 
-    segment 0:  embeddings -> blocks that never prune -> attention + scores + keep mask of pruning layer p0
+    segment 0:  embeddings -> blocks up to compaction layer c0 -> attention + scores + keep mask of c0
                 -> kept tokens moved to the front of each row (order preserved)
-    host:       reads the kept counts, new length = longest kept row rounded up to `length_bucket`
-    segment k:  feed-forward of p(k-1) on the new length -> non-pruning blocks -> attention of p(k) -> ...
-    last:       feed-forward of the last pruning layer -> remaining blocks -> pooler (and classifier head)
+    host:       reads the kept counts; new length = longest kept row, rounded up to its bucket
+    segment k:  feed-forward of c(k-1) on the new length -> following blocks -> attention of c(k) -> ...
+    last:       feed-forward of the last compaction layer -> remaining blocks -> pooler (and head)
 
+Pruning layers that are not compaction layers only mask their pruned tokens (no host round trip).
 Each segment is compiled once per input shape (`tf.function(jit_compile=True)` on TensorFlow, `jax.jit`
-on JAX), so the number of programs is bounded by the number of buckets. A token pruned at layer p still
-goes through p's attention (it was needed to score it) but not through p's feed-forward network, exactly
-as the hard-masked model counts it. Padded slots are dead tokens (masked keys, no score, never kept), so
-outputs equal the hard-masked model's (`drop_tokens=False`) for every bucket size.
+on JAX), so the number of programs is bounded by the number of buckets (`ltp_tf.serving.buckets`). A
+token pruned at layer p still goes through p's attention (it was needed to score it) but not through
+p's feed-forward network, exactly as the hard-masked model counts it. Padded slots are dead tokens
+(masked keys, no score, never kept), so outputs equal the hard-masked model's (`drop_tokens=False`)
+for every bucket size and every choice of compaction layers.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from keras import ops
@@ -44,6 +47,9 @@ class TokenDroppingRunner:
         sort_by_length: when splitting into chunks, group rows of similar length (results keep the input
             order).
         jit_compile: XLA-compile each segment (TensorFlow: else a graph `tf.function`; JAX: else eager).
+        compact_layers: the pruning layers after which pruned tokens are physically removed (each costs
+            one host round trip); at the other pruning layers they are only masked. Default: every
+            pruning layer. Outputs are the same for any choice; only the speed differs.
 
     Calling the runner with `{"token_ids", "segment_ids"?, "padding_mask"?}` (arrays `(batch, seq)`, any
     padding) returns NumPy arrays: `logits` `(batch, num_classes)` (classifiers only), `pooled_output`
@@ -53,7 +59,7 @@ class TokenDroppingRunner:
 
     def __init__(self, model: TokenPruningClassifier | TokenPruningBackbone, length_bucket: int = 8,
                  pad_batch: bool = True, max_batch_size: int = 128, sort_by_length: bool = True,
-                 jit_compile: bool = True):
+                 jit_compile: bool = True, compact_layers: Sequence[int] | None = None):
         if isinstance(model, TokenPruningClassifier):
             self.backbone, self.head = model.backbone, model.output_dense
         elif isinstance(model, TokenPruningBackbone):
@@ -73,9 +79,15 @@ class TokenDroppingRunner:
         self.jit_compile = bool(jit_compile)
         self.blocks: list[TokenPruningEncoderBlock] = list(self.backbone.transformer_layers)
         self.pruning_layers = [i for i, block in enumerate(self.blocks) if block.prunes]
+        if compact_layers is None:
+            compact_layers = self.pruning_layers
+        if not set(compact_layers) <= set(self.pruning_layers):
+            raise ValueError(f"`compact_layers` must be pruning layers of the model ({self.pruning_layers}). "
+                             f"Received: compact_layers={list(compact_layers)}")
+        self.compact_layers = sorted(set(compact_layers))
         variables = list(model.variables)
         self._segments = [compile_function(self._segment_function(k), variables, self.jit_compile)
-                          for k in range(len(self.pruning_layers) + 1)]
+                          for k in range(len(self.compact_layers) + 1)]
         # (segment, batch, length) of every program run so far: what XLA compiled.
         self.shapes_seen: set[tuple[int, int, int]] = set()
 
@@ -129,48 +141,55 @@ class TokenDroppingRunner:
         lengths_tensor = ops.convert_to_tensor(lengths)
 
         args: tuple = tuple(ops.convert_to_tensor(a) for a in (token_ids, segment_ids, padding_mask)) + (lengths_tensor,)
-        live_counts, kept = lengths, []
+        kept = []
         for k, segment in enumerate(self._segments):
             self.shapes_seen.add((k, padded_batch, length))
             outputs = segment(*args)
-            first = self.pruning_layers[k - 1] + 1 if k else 0
-            last = self.pruning_layers[k] if k < len(self.pruning_layers) else len(self.blocks)
-            kept.extend([live_counts] * (last - first))  # blocks that do not prune keep every live token
-            if k == len(self.pruning_layers):
+            if k == len(self.compact_layers):
                 break
             residual, attention, keep, counts = outputs
-            live_counts = np.asarray(ops.convert_to_numpy(counts)).astype(np.int32)
-            kept.append(live_counts)
-            length = round_up_length(int(live_counts.max()), self.length_bucket, length)
+            kept.append(np.asarray(ops.convert_to_numpy(counts)))
+            length = round_up_length(int(kept[-1][:, -1].max()), self.length_bucket, length)
             args = (_cut(residual, length), _cut(attention, length), _cut(keep, length), lengths_tensor)
 
         result = {key: np.asarray(ops.convert_to_numpy(value))[:batch_size] for key, value in outputs.items()}
-        result["kept_tokens"] = np.stack(kept, axis=1)[:batch_size]
+        kept = [counts[:batch_size] for counts in kept] + [result.pop("kept_tokens")]
+        result["kept_tokens"] = np.concatenate(kept, axis=1).astype(np.int32)
         result["sequence_lengths"] = lengths[:batch_size]
         return result
 
     # ---------------------------------------------------------------- compiled
     def _segment_function(self, k: int):
-        """The pure function of segment `k` (see the module docstring)."""
-        first_layer = self.pruning_layers[k - 1] if k else 0
-        end = self.pruning_layers[k] if k < len(self.pruning_layers) else None
+        """The pure function of segment `k` (see the module docstring).
+
+        It returns the kept-token count of every layer it covers, `(batch, layers)`, last.
+        """
+        start = self.compact_layers[k - 1] + 1 if k else 0
+        end = self.compact_layers[k] if k < len(self.compact_layers) else None
 
         def segment(*args):
             if k == 0:
                 token_ids, segment_ids, token_mask, lengths = args
                 hidden = self._embed(token_ids, segment_ids)
-                start = 0
             else:
                 residual, attention, token_mask, lengths = args
-                hidden = self.blocks[first_layer]._feed_forward(residual, attention, False)
-                start = first_layer + 1
+                hidden = self.blocks[start - 1]._feed_forward(residual, attention, False)
             token_mask = ops.cast(token_mask, "bool")
+            counts = []
             for block in self.blocks[start:end]:
-                attention, _ = block._self_attention(hidden, token_mask, False)
+                attention, token_mask = self._attend(block, hidden, token_mask, lengths)
+                counts.append(ops.sum(ops.cast(token_mask, "int32"), axis=1))
                 hidden = block._feed_forward(hidden, attention, False)
             if end is None:
-                return self._head(hidden)
-            return self._attend_and_compact(self.blocks[end], hidden, token_mask, lengths)
+                kept = (ops.stack(counts, axis=1) if counts  # empty when the last layer is a compaction layer
+                        else ops.zeros((ops.shape(hidden)[0], 0), "int32"))
+                return {**self._head(hidden), "kept_tokens": kept}
+            attention, keep = self._attend(self.blocks[end], hidden, token_mask, lengths)
+            counts.append(ops.sum(ops.cast(keep, "int32"), axis=1))
+            order = token_scoring.compact_order(keep)  # kept tokens first, in their order
+            gather = lambda values: ops.take_along_axis(values, order[:, :, None], axis=1)  # noqa: E731
+            return (gather(hidden), gather(attention), ops.take_along_axis(keep, order, axis=1),
+                    ops.stack(counts, axis=1))
 
         return segment
 
@@ -182,16 +201,14 @@ class TokenDroppingRunner:
         return backbone.embeddings_layer_norm(embeddings)
 
     @staticmethod
-    def _attend_and_compact(block: TokenPruningEncoderBlock, hidden, token_mask, lengths):
-        """Attention and pruning decision of `block`; kept tokens moved to the front of each row."""
+    def _attend(block: TokenPruningEncoderBlock, hidden, token_mask, lengths):
+        """`block`'s attention output and its hard keep mask (the live tokens it passes on)."""
         attention, probs = block._self_attention(hidden, token_mask, False)
+        if not block.prunes:
+            return attention, token_mask
         config = block.pruning_config
         scores = token_scoring.token_importance(probs, token_mask, config.scoring_mode, config.score_reference_length)
-        keep = block._hard_keep_mask(scores, token_mask, lengths)
-        order = token_scoring.compact_order(keep)
-        gather = lambda values: ops.take_along_axis(values, order[:, :, None], axis=1)  # noqa: E731
-        return (gather(hidden), gather(attention), ops.take_along_axis(keep, order, axis=1),
-                ops.sum(ops.cast(keep, "int32"), axis=1))
+        return attention, block._hard_keep_mask(scores, token_mask, lengths)
 
     def _head(self, hidden) -> dict[str, Any]:
         pooled = self.backbone.pooled_dense(hidden[:, 0, :])

@@ -31,7 +31,9 @@ MISSING_CALLBACK = (
     "A kernel prepared by `ltp_tf.sparsity.prune` was updated outside a pruning step. Training a pruned "
     "model needs the `ltp_tf.sparsity.UpdateWeightPruning()` callback: "
     "`model.fit(..., callbacks=[UpdateWeightPruning(), ...])`. Without it masks are never updated or "
-    "re-applied. To train the dense model, call `ltp_tf.sparsity.strip(model)` first.")
+    "re-applied. Compile the model again before retrying (with TensorFlow, a first step that fails while it is "
+    "traced leaves the optimizer's variables uninitialized). To train the dense model, call "
+    "`ltp_tf.sparsity.strip(model)` first.")
 
 _step_state = threading.local()
 

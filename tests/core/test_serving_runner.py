@@ -68,8 +68,20 @@ def test_dropping_equals_masking_on_mixed_lengths(models, name, length_bucket, j
     result = runner(inputs)
     _assert_same(result, _masked(model, inputs))
     if name != "dense":  # tokens really were removed: later programs ran on shorter sequences
-        lengths_run = {length for segment, _, length in runner.shapes_seen if segment == len(runner.pruning_layers)}
+        lengths_run = {length for segment, _, length in runner.shapes_seen if segment == len(runner.compact_layers)}
         assert max(lengths_run) < 32
+
+
+def test_any_compaction_layers_give_the_same_outputs(models):
+    model = models["threshold"]
+    inputs = _inputs([32, 3, 17, 25])
+    reference = _masked(model, inputs)
+    runner = TokenDroppingRunner(model, jit_compile=JIT)
+    assert runner.pruning_layers == runner.compact_layers == [1, 2, 3]
+    for compact_layers in ([], [2], [1, 3]):
+        runner = TokenDroppingRunner(model, compact_layers=compact_layers, jit_compile=JIT)
+        _assert_same(runner(inputs), reference)
+        assert {segment for segment, _, _ in runner.shapes_seen} == set(range(len(compact_layers) + 1))
 
 
 def test_one_sentence_and_uncompiled_path(models):
@@ -150,6 +162,8 @@ def test_errors(models):
         TokenDroppingRunner(model, length_bucket=2.5)
     with pytest.raises(ValueError, match="max_batch_size=0"):
         TokenDroppingRunner(model, max_batch_size=0)
+    with pytest.raises(ValueError, match=r"pruning layers of the model \(\[1, 2, 3\]\). Received: compact_layers=\[0\]"):
+        TokenDroppingRunner(model, compact_layers=[0])
     runner = TokenDroppingRunner(model, jit_compile=JIT)
     with pytest.raises(ValueError, match="more than max_sequence_length=40"):
         runner({"token_ids": np.ones((1, MAX_LEN + 1), "int32")})

@@ -1,0 +1,229 @@
+"""Benchmark dense vs token-pruned inference on a task's real dev set, through every engine, in one run.
+
+    python -m ltp_tf.benchmark --checkpoint=<pruned checkpoint folder>
+    python -m ltp_tf.benchmark --task=sst2 --final_token_threshold=0.01      # untrained thresholds
+
+The dense model is the same weights with pruning off. Engines: `keras_xla` (the token-dropping runner,
+XLA-compiled per length bucket; `jax.jit` under KERAS_BACKEND=jax), `keras` (the same runner without
+XLA), `saved_model` (the exported SavedModel's token-id signature: in-graph token removal, dynamic
+shapes) and `onnxruntime` (the exported ONNX). It measures latency at batch 1 (median, p90) and
+throughput at each `--batch_sizes`, with dense and pruned timed call by call in turn after a warm-up
+pass, and writes `<output_dir>/<tag>.{md,csv,json,png}` with the FLOPs reduction beside each speedup.
+Size it with `--max_examples` and `--latency_examples` (see benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from absl import app, flags
+
+ENGINES = ("keras_xla", "keras", "saved_model", "onnxruntime")
+
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "A pruned checkpoint folder. Default: build one from --model.")
+_MODEL = flags.DEFINE_string("model", None, "Without --checkpoint: the pretrained encoder (default: packaged MiniLM).")
+_TASK = flags.DEFINE_string("task", "sst2", "Without --checkpoint: the GLUE task (its dev set is measured).")
+_THRESHOLD = flags.DEFINE_float("final_token_threshold", 0.01, "Without --checkpoint: the last layer's threshold.")
+_MAX_SEQ_LENGTH = flags.DEFINE_integer("max_seq_length", 128, "Without --checkpoint: the tokenizer's length.")
+_ENGINES = flags.DEFINE_list("engines", list(ENGINES), f"Engines to measure, from {list(ENGINES)}.")
+_BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["32", "128"], "Throughput batch sizes.")
+_MAX_EXAMPLES = flags.DEFINE_integer("max_examples", None, "Dev examples for throughput (default: all).",
+                                     lower_bound=1)
+_LATENCY_EXAMPLES = flags.DEFINE_integer("latency_examples", 200, "Dev examples timed one at a time.", lower_bound=1)
+_LENGTH_BUCKET = flags.DEFINE_integer("length_bucket", 8, "The runner's length bucket.", lower_bound=1)
+_THREADS = flags.DEFINE_integer("threads", None, "onnxruntime intra-op threads (default: its own choice).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder (default: ../shared/data/glue).")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Where the result files go.")
+_TAG = flags.DEFINE_string("tag", None, "File name stem (default: <task>_<backend>_<date>).")
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    import keras
+
+    from ltp_tf.checkpoints import load_checkpoint
+    from ltp_tf.data import get_task, read_split, tokenize
+    from ltp_tf.flops import count_flops
+    from ltp_tf.serving import TokenDroppingRunner, benchmarking
+    from ltp_tf.serving.text import checkpoint_preprocessor
+
+    engines = _checked_engines(_ENGINES.value)
+    batch_sizes = _checked_batch_sizes(_BATCH_SIZES.value)
+    load_before = os.getloadavg()
+    os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="tmp-", dir=_OUTPUT_DIR.value)
+    pruned_path = _CHECKPOINT.value or _build_checkpoint(os.path.join(workdir, "pruned"))
+    pruned = load_checkpoint(pruned_path)
+    dense_model = benchmarking.dense_twin(pruned.model)
+    task = get_task(pruned.task)
+    examples = read_split(task, task.dev_splits[0], _DATA_DIR.value)
+    features = tokenize(checkpoint_preprocessor(pruned), examples.texts).as_dict()
+    features["padding_mask"] = features["padding_mask"].astype(np.int32)
+    total = min(_MAX_EXAMPLES.value or len(examples), len(examples))
+    models = {"dense": dense_model, "pruned": pruned.model}
+
+    # What the pruned model keeps, and the FLOPs it saves, on the measured examples.
+    reference = TokenDroppingRunner(pruned.model, length_bucket=_LENGTH_BUCKET.value, jit_compile=False)
+    kept = reference({key: value[:total] for key, value in features.items()})["kept_tokens"]
+    backbone = pruned.model.backbone
+    lengths = features["padding_mask"][:total].sum(1)
+
+    def flops_reduction(count: int) -> float:
+        return count_flops(backbone.hidden_dim, backbone.intermediate_dim, lengths[:count], kept[:count]).reduction
+
+    exports = {}
+    if {"saved_model", "onnxruntime"} & set(engines):
+        dense_path = os.path.join(workdir, "dense")
+        _save_like(pruned, dense_model, dense_path)
+        exports = {name: _export(path, name, workdir, onnx="onnxruntime" in engines)
+                   for name, path in (("dense", dense_path), ("pruned", pruned_path))}
+
+    rows = []
+    latency_count = min(_LATENCY_EXAMPLES.value, total)
+    for engine in engines:
+        predictors = _predictors(engine, models, exports)
+        single = benchmarking.batches(features, 1, latency_count)
+        difference = _max_logit_difference(predictors["pruned"], reference, single[:16])
+        for batch_size, inputs in [(1, single)] + [(b, benchmarking.batches(features, b, total)) for b in batch_sizes]:
+            benchmarking.time_interleaved(predictors, inputs)  # warm-up: compiles every bucket
+            times = benchmarking.time_interleaved(predictors, inputs)
+            if batch_size == 1:
+                rows += benchmarking.latency_rows(engine, times, flops_reduction(latency_count), difference)
+            else:
+                rows.append(benchmarking.throughput_row(engine, batch_size, total, times, flops_reduction(total),
+                                                        difference))
+            print(benchmarking.markdown_table(rows[-2 if batch_size == 1 else -1:]).splitlines()[-1], flush=True)
+
+    info = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "command": " ".join([os.path.basename(sys.executable), "-m", "ltp_tf.benchmark"] + sys.argv[1:]),
+        "checkpoint": _CHECKPOINT.value or f"built from {_MODEL.value or 'packaged MiniLM'} with untrained "
+                                           f"thresholds (final_token_threshold={_THRESHOLD.value}), random head",
+        "task": f"{task.name} {task.dev_splits[0]}: throughput on {total} examples, latency on {latency_count}",
+        "pruning_config": backbone.pruning_config.to_dict(),
+        "mean kept tokens per layer": np.round(kept.mean(0), 2).tolist(),
+        "mean tokens per example": round(float(lengths.mean()), 2),
+        "keras backend": keras.backend.backend(),
+        "versions": _versions(),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
+        "load average (1 min) before / after": f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}",
+        "length bucket": _LENGTH_BUCKET.value,
+        "dense baseline": "the same weights with prune_mode=none, through the same engine",
+    }
+    stem = _TAG.value or f"{task.name}_{keras.backend.backend()}_{datetime.date.today().isoformat()}"
+    paths = benchmarking.write_results(rows, info, _OUTPUT_DIR.value, stem)
+    print("\n" + benchmarking.markdown_table(rows))
+    print("Written: " + ", ".join(paths.values()))
+    _remove_tree(workdir)
+
+
+def _predictors(engine: str, models: dict, exports: dict) -> dict:
+    """`{"dense": predict, "pruned": predict}` for an engine; each maps a batch to `{"logits", ...}`."""
+    from ltp_tf.serving import TokenDroppingRunner
+
+    if engine in ("keras_xla", "keras"):
+        return {name: TokenDroppingRunner(model, length_bucket=_LENGTH_BUCKET.value,
+                                          jit_compile=engine == "keras_xla")
+                for name, model in models.items()}
+    if engine == "saved_model":
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (the SavedModel's tokenizer ops)
+
+        def signature(path):
+            function = tf.saved_model.load(path).signatures["token_ids"]
+            return lambda batch: {k: v.numpy() for k, v in function(
+                **{name: tf.constant(value, tf.int32) for name, value in batch.items()}).items()}
+
+        return {name: signature(path) for name, path in exports.items()}
+    from ltp_tf.serving.exporter import EXTRA_DIR, ONNX_FILE
+    from ltp_tf.serving.onnx_export import OnnxPredictor
+
+    return {name: OnnxPredictor(os.path.join(path, EXTRA_DIR, ONNX_FILE), _THREADS.value)
+            for name, path in exports.items()}
+
+
+def _max_logit_difference(predict, reference, inputs) -> float:
+    """Largest |logit| difference of an engine's pruned model from the uncompiled runner on `inputs`."""
+    return max(float(np.abs(np.asarray(predict(b)["logits"]) - reference(b)["logits"]).max()) for b in inputs)
+
+
+def _build_checkpoint(path: str) -> str:
+    """A checkpoint of the pretrained encoder with untrained thresholds and a seeded random head."""
+    import keras
+
+    from ltp_tf.checkpoints import save_checkpoint
+    from ltp_tf.config import TokenPruningConfig
+    from ltp_tf.data import get_task
+    from ltp_tf.models import TokenPruningClassifier, load_backbone, packaged_minilm_path
+
+    keras.utils.set_random_seed(0)
+    model_dir = _MODEL.value or packaged_minilm_path()
+    config = TokenPruningConfig(prune_mode="absolute_threshold", final_token_threshold=_THRESHOLD.value)
+    model = TokenPruningClassifier(load_backbone(model_dir, config), num_classes=get_task(_TASK.value).num_classes)
+    model({"token_ids": np.ones((1, 4), "int32")})
+    return save_checkpoint(path, model, task=get_task(_TASK.value).name, max_seq_length=_MAX_SEQ_LENGTH.value,
+                           vocabulary_file=os.path.join(model_dir, "vocab.txt"),
+                           metadata={"lowercase": True, "strip_accents": False})
+
+
+def _save_like(checkpoint, model, path: str) -> str:
+    from ltp_tf.checkpoints import save_checkpoint
+
+    return save_checkpoint(path, model, task=checkpoint.task, max_seq_length=checkpoint.max_seq_length,
+                           vocabulary_file=checkpoint.vocabulary_file, metadata=dict(checkpoint.metadata))
+
+
+def _export(checkpoint_path: str, name: str, workdir: str, onnx: bool) -> str:
+    """Exports through the export CLI in a TensorFlow-backend subprocess; returns the version folder."""
+    export_dir = os.path.join(workdir, "saved_models")
+    command = [sys.executable, "-m", "ltp_tf.export", f"--checkpoint={checkpoint_path}", f"--name={name}",
+               f"--export_dir={export_dir}", f"--onnx={onnx}", "--text_signature=false"]
+    subprocess.run(command, check=True, env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"},
+                   stdout=subprocess.DEVNULL)
+    return os.path.join(export_dir, name, "1")
+
+
+def _versions() -> str:
+    import importlib.metadata
+
+    names = ("tensorflow", "tensorflow-cpu", "keras", "jax", "onnxruntime", "tf2onnx")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
+def _checked_engines(values: list[str]) -> list[str]:
+    unknown = [v for v in values if v not in ENGINES]
+    if unknown or not values:
+        raise app.UsageError(f"--engines must be a non-empty list from {list(ENGINES)}. Received: {values}")
+    return values
+
+
+def _checked_batch_sizes(values: list[str]) -> list[int]:
+    try:
+        sizes = [int(v) for v in values]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 2:
+        raise app.UsageError(f"--batch_sizes must be integers >= 2 (batch 1 is the latency run). Received: {values}")
+    return sizes
+
+
+def _remove_tree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    app.run(main)

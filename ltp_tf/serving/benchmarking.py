@@ -1,0 +1,173 @@
+"""Benchmark pieces: a dense twin of a pruned model, interleaved timing, the results table and its files.
+
+Dense and pruned are timed call by call in turn (dense, pruned, dense, ...) on the same batches, so a
+change in machine load affects both alike. Speedup is dense time / pruned time (latency) or pruned
+throughput / dense throughput; it is set beside the FLOPs reduction (`ltp_tf.flops`) of the same
+examples, and the goals of issue 5 (speedup >= 0.85 x FLOPs reduction at batch 1, >= 0.75 x at batch 32).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from ltp_tf.models.classifier import TokenPruningClassifier
+
+# Minimum speedup / FLOPs-reduction ratio the issue asks for, by batch size.
+GOALS = {1: 0.85, 32: 0.75}
+
+
+def dense_twin(model: TokenPruningClassifier) -> TokenPruningClassifier:
+    """The same classifier with the same weights and no token pruning."""
+    config = model.get_config()
+    config["backbone"]["config"]["pruning_config"] = {**config["backbone"]["config"]["pruning_config"],
+                                                      "prune_mode": "none", "masking_mode": "hard"}
+    config["backbone"]["config"]["drop_tokens"] = False
+    twin = TokenPruningClassifier.from_config(config)
+    twin({"token_ids": np.ones((1, 4), "int32")})
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def batches(features: dict[str, np.ndarray], batch_size: int, count: int | None = None) -> list[dict[str, np.ndarray]]:
+    """Consecutive batches of `features` (first `count` examples), each cut to its longest row."""
+    from ltp_tf.data import trim_to_longest
+
+    total = len(features["token_ids"]) if count is None else min(count, len(features["token_ids"]))
+    return [trim_to_longest({key: value[start:min(start + batch_size, total)] for key, value in features.items()})
+            for start in range(0, total, batch_size)]
+
+
+def time_interleaved(predictors: dict[str, Callable[[dict], Any]],
+                     inputs: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Seconds per call of every predictor on every input, the predictors called in turn per input."""
+    times: dict[str, list[float]] = {name: [] for name in predictors}
+    for batch in inputs:
+        for name, predict in predictors.items():
+            start = time.perf_counter()
+            predict(batch)
+            times[name].append(time.perf_counter() - start)
+    return {name: np.asarray(values) for name, values in times.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One measurement: an engine, a measure, dense and pruned values, and the FLOPs reduction beside them."""
+
+    engine: str
+    measure: str  # "latency_b1_median_ms", "latency_b1_p90_ms" or "throughput_b{N}_per_s"
+    batch_size: int
+    dense: float
+    pruned: float
+    flops_reduction: float
+    max_abs_logit_diff: float
+
+    @property
+    def speedup(self) -> float:
+        if self.measure.startswith("latency"):
+            return self.dense / self.pruned
+        return self.pruned / self.dense
+
+    @property
+    def efficiency(self) -> float:
+        """Speedup divided by the FLOPs reduction (1.0 = all the FLOPs saved became time saved)."""
+        return self.speedup / self.flops_reduction
+
+    @property
+    def goal(self) -> float | None:
+        return GOALS.get(self.batch_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        goal = self.goal
+        return {"engine": self.engine, "measure": self.measure, "batch_size": self.batch_size,
+                "dense": round(self.dense, 3), "pruned": round(self.pruned, 3), "speedup": round(self.speedup, 3),
+                "flops_reduction": round(self.flops_reduction, 3), "speedup_over_flops": round(self.efficiency, 3),
+                "goal": goal, "goal_met": None if goal is None else bool(self.efficiency >= goal),
+                "max_abs_logit_diff": float(f"{self.max_abs_logit_diff:.3g}")}
+
+
+def latency_rows(engine: str, times: dict[str, np.ndarray], flops_reduction: float, difference: float) -> list[Row]:
+    """Median and p90 latency rows (milliseconds) from batch-1 timings."""
+    return [Row(engine, f"latency_b1_{name}_ms", 1, float(np.percentile(times["dense"], q)) * 1e3,
+                float(np.percentile(times["pruned"], q)) * 1e3, flops_reduction, difference)
+            for name, q in (("median", 50), ("p90", 90))]
+
+
+def throughput_row(engine: str, batch_size: int, examples: int, times: dict[str, np.ndarray],
+                   flops_reduction: float, difference: float) -> Row:
+    """Examples per second at `batch_size`."""
+    return Row(engine, f"throughput_b{batch_size}_per_s", batch_size, examples / float(times["dense"].sum()),
+               examples / float(times["pruned"].sum()), flops_reduction, difference)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    """The results as a Markdown table."""
+    lines = ["| engine | measure | dense | pruned | speedup | FLOPs reduction | speedup / FLOPs | goal | met | "
+             "max abs logit diff vs Keras |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for row in rows:
+        d = row.to_dict()
+        goal = "" if d["goal"] is None else f"{d['goal']:.2f}"
+        met = "" if d["goal_met"] is None else ("yes" if d["goal_met"] else "no")
+        lines.append(f"| {d['engine']} | {d['measure']} | {d['dense']:.2f} | {d['pruned']:.2f} | {d['speedup']:.2f}x "
+                     f"| {d['flops_reduction']:.2f}x | {d['speedup_over_flops']:.2f} | {goal} | {met} | "
+                     f"{d['max_abs_logit_diff']:.1e} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(rows: list[Row], info: dict[str, Any], output_dir: str, stem: str) -> dict[str, str]:
+    """Writes `<stem>.csv`, `<stem>.md` (table and run information), `<stem>.json` and `<stem>.png`."""
+    os.makedirs(output_dir, exist_ok=True)
+    paths = {ext: os.path.join(output_dir, f"{stem}.{ext}") for ext in ("csv", "md", "json", "png")}
+    records = [row.to_dict() for row in rows]
+    with open(paths["csv"], "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+    with open(paths["md"], "w", encoding="utf-8") as f:
+        f.write(f"# Benchmark: {stem}\n\n{markdown_table(rows)}\n## Run\n\n")
+        for key, value in info.items():
+            f.write(f"- **{key}**: {value}\n")
+    with open(paths["json"], "w", encoding="utf-8") as f:
+        json.dump({"rows": records, "info": info}, f, indent=2, default=str)
+        f.write("\n")
+    plot(rows, paths["png"], title=stem)
+    return paths
+
+
+def plot(rows: list[Row], path: str, title: str) -> None:
+    """Grouped bars: speedup per measure and engine, with the FLOPs reduction and the goals as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measures = list(dict.fromkeys(row.measure for row in rows))
+    engines = list(dict.fromkeys(row.engine for row in rows))
+    width = 0.8 / len(engines)
+    figure, axis = plt.subplots(figsize=(max(7, 1.8 * len(measures)), 4.5))
+    for i, engine in enumerate(engines):
+        values = [next((r.speedup for r in rows if r.engine == engine and r.measure == m), np.nan) for m in measures]
+        axis.bar(np.arange(len(measures)) + (i - (len(engines) - 1) / 2) * width, values, width, label=engine)
+    for j, measure in enumerate(measures):
+        row = next(r for r in rows if r.measure == measure)
+        span = (j - 0.45, j + 0.45)
+        axis.plot(span, [row.flops_reduction] * 2, "k--", linewidth=1.2,
+                  label="FLOPs reduction" if j == 0 else None)
+        if row.goal is not None:
+            axis.plot(span, [row.goal * row.flops_reduction] * 2, "r:", linewidth=1.2,
+                      label="goal (x FLOPs reduction)" if j == 0 else None)
+    axis.axhline(1.0, color="grey", linewidth=0.6)
+    axis.set_xticks(np.arange(len(measures)), [m.replace("_", " ") for m in measures], fontsize=8)
+    axis.set_ylabel("speedup of pruned over dense")
+    axis.set_title(title, fontsize=10)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
