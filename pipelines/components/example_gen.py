@@ -33,7 +33,8 @@ def _to_example(task_name: str, where: str, line: str) -> bytes:
 
 
 def run_example_gen(context: ExecutionContext) -> ExecutorResult:
-    """Parameters: `task`, `splits` (e.g. ["train", "dev"]), `num_shards`, optional `max_examples` per split.
+    """Parameters: `task`, `splits` (e.g. ["train", "dev"]), `num_shards`, optional `max_examples` (a
+    deterministic slice of the train split: the lines with the smallest hashes).
     Inputs: `task_dir` (the task's folder in the glue_data layout, e.g. `glue_data/SST-2`)."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -52,7 +53,7 @@ def run_example_gen(context: ExecutionContext) -> ExecutorResult:
         for split, path in paths.items():
             lines = pipeline | f"Read{split}" >> beam.io.ReadFromText(
                 path, skip_header_lines=1 if task.has_header else 0, strip_trailing_newlines=True)
-            if max_examples:  # a deterministic slice: the lines with the smallest hashes
+            if max_examples and split == "train":
                 lines = (lines
                          | f"Slice{split}" >> beam.combiners.Top.Of(int(max_examples), key=_line_hash, reverse=True)
                          | f"Flatten{split}" >> beam.FlatMap(lambda kept: kept))
