@@ -74,8 +74,14 @@ def main(argv: list[str]) -> None:
     backbone = pruned.model.backbone
     lengths = features["padding_mask"][:total].sum(1)
 
-    def flops_reduction(count: int) -> float:
-        return count_flops(backbone.hidden_dim, backbone.intermediate_dim, lengths[:count], kept[:count]).reduction
+    def flops_reduction(engine: str, count: int, batch_size: int) -> tuple[float, float]:
+        """(LTP's unpadded, as executed with this engine's padding) FLOPs reduction on the first `count`."""
+        unpadded = count_flops(backbone.hidden_dim, backbone.intermediate_dim, lengths[:count], kept[:count]).reduction
+        runner = engine.startswith("keras")
+        padded = benchmarking.padded_flops_reduction(
+            lengths[:count], kept[:count], batch_size, backbone.hidden_dim, backbone.intermediate_dim,
+            length_bucket=_LENGTH_BUCKET.value if runner else 1, pad_batch=runner)
+        return unpadded, padded
 
     exports = {}
     if {"saved_model", "onnxruntime"} & set(engines):
@@ -94,11 +100,13 @@ def main(argv: list[str]) -> None:
             benchmarking.time_interleaved(predictors, inputs)  # warm-up: compiles every bucket
             times = benchmarking.time_interleaved(predictors, inputs)
             if batch_size == 1:
-                rows += benchmarking.latency_rows(engine, times, flops_reduction(latency_count), difference)
+                rows += benchmarking.latency_rows(engine, times, flops_reduction(engine, latency_count, 1),
+                                                  difference)
             else:
-                rows.append(benchmarking.throughput_row(engine, batch_size, total, times, flops_reduction(total),
-                                                        difference))
-            print(benchmarking.markdown_table(rows[-2 if batch_size == 1 else -1:]).splitlines()[-1], flush=True)
+                rows.append(benchmarking.throughput_row(engine, batch_size, total, times,
+                                                        flops_reduction(engine, total, batch_size), difference))
+            print("\n".join(benchmarking.markdown_table(rows[-2 if batch_size == 1 else -1:]).splitlines()[2:]),
+                  flush=True)
 
     info = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -184,8 +192,10 @@ def _export(checkpoint_path: str, name: str, workdir: str, onnx: bool) -> str:
     export_dir = os.path.join(workdir, "saved_models")
     command = [sys.executable, "-m", "ltp_tf.export", f"--checkpoint={checkpoint_path}", f"--name={name}",
                f"--export_dir={export_dir}", f"--onnx={onnx}", "--text_signature=false"]
-    subprocess.run(command, check=True, env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"},
-                   stdout=subprocess.DEVNULL)
+    result = subprocess.run(command, capture_output=True, text=True,
+                            env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if result.returncode != 0:
+        raise RuntimeError(f"Export failed (exit {result.returncode}): {' '.join(command)}\n{result.stderr[-3000:]}")
     return os.path.join(export_dir, name, "1")
 
 

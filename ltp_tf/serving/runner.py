@@ -147,10 +147,10 @@ class TokenDroppingRunner:
             outputs = segment(*args)
             if k == len(self.compact_layers):
                 break
-            residual, attention, keep, counts = outputs
+            state, counts = outputs
             kept.append(np.asarray(ops.convert_to_numpy(counts)))
             length = round_up_length(int(kept[-1][:, -1].max()), self.length_bucket, length)
-            args = (_cut(residual, length), _cut(attention, length), _cut(keep, length), lengths_tensor)
+            args = (_cut(state, length), lengths_tensor)
 
         result = {key: np.asarray(ops.convert_to_numpy(value))[:batch_size] for key, value in outputs.items()}
         kept = [counts[:batch_size] for counts in kept] + [result.pop("kept_tokens")]
@@ -172,7 +172,8 @@ class TokenDroppingRunner:
                 token_ids, segment_ids, token_mask, lengths = args
                 hidden = self._embed(token_ids, segment_ids)
             else:
-                residual, attention, token_mask, lengths = args
+                state, lengths = args
+                residual, attention, token_mask = _unpack_state(state, self.backbone.hidden_dim)
                 hidden = self.blocks[start - 1]._feed_forward(residual, attention, False)
             token_mask = ops.cast(token_mask, "bool")
             counts = []
@@ -187,9 +188,8 @@ class TokenDroppingRunner:
             attention, keep = self._attend(self.blocks[end], hidden, token_mask, lengths)
             counts.append(ops.sum(ops.cast(keep, "int32"), axis=1))
             order = token_scoring.compact_order(keep)  # kept tokens first, in their order
-            gather = lambda values: ops.take_along_axis(values, order[:, :, None], axis=1)  # noqa: E731
-            return (gather(hidden), gather(attention), ops.take_along_axis(keep, order, axis=1),
-                    ops.stack(counts, axis=1))
+            state = _pack_state(hidden, attention, keep)
+            return ops.take_along_axis(state, order[:, :, None], axis=1), ops.stack(counts, axis=1)
 
         return segment
 
@@ -228,6 +228,17 @@ def _pad(values: np.ndarray, batch_size: int, length: int) -> np.ndarray:
     """`values` cut or zero-padded to `(batch_size, length)`."""
     values = values[:, :length]
     return np.pad(values, ((0, batch_size - values.shape[0]), (0, length - values.shape[1])))
+
+
+def _pack_state(residual, attention, token_mask):
+    """One `(batch, seq, 2 * hidden + 1)` tensor: a segment's hand-over, cut to the new length in one op."""
+    mask = ops.cast(token_mask, residual.dtype)[:, :, None]
+    return ops.concatenate([residual, ops.cast(attention, residual.dtype), mask], axis=-1)
+
+
+def _unpack_state(state, hidden_dim: int):
+    """`(residual, attention, token_mask)` from `_pack_state`."""
+    return state[..., :hidden_dim], state[..., hidden_dim:2 * hidden_dim], state[..., 2 * hidden_dim] > 0.5
 
 
 def _cut(values, length: int):

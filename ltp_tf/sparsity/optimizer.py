@@ -31,9 +31,9 @@ MISSING_CALLBACK = (
     "A kernel prepared by `ltp_tf.sparsity.prune` was updated outside a pruning step. Training a pruned "
     "model needs the `ltp_tf.sparsity.UpdateWeightPruning()` callback: "
     "`model.fit(..., callbacks=[UpdateWeightPruning(), ...])`. Without it masks are never updated or "
-    "re-applied. Compile the model again before retrying (with TensorFlow, a first step that fails while it is "
-    "traced leaves the optimizer's variables uninitialized). To train the dense model, call "
-    "`ltp_tf.sparsity.strip(model)` first.")
+    "re-applied. Keras leaves a model whose first training step failed unusable (TensorFlow: the optimizer's "
+    "variables stay uninitialized; JAX: the model's variables stay detached), so rebuild the model and compile "
+    "it again before retrying. To train the dense model instead, call `ltp_tf.sparsity.strip(model)` first.")
 
 _step_state = threading.local()
 

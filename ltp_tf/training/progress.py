@@ -1,7 +1,7 @@
 """The resumable state of a stage in training, kept in its work folder (`layout.work_dir`).
 
-    <work>/last/    model.weights.h5, optimizer.npz, progress.json   state after the last evaluation
-    <work>/best/    model.weights.h5, best.json                      best weights on dev so far
+    <work>/last/    model.weights.h5, progress.json    state after the last evaluation (weights and optimizer)
+    <work>/best/    model.weights.h5, best.json        best weights on dev so far
     <work>/metrics.csv                                               one row per evaluation (Keras CSVLogger)
 
 `last/` and `best/` are each written to a temporary folder and renamed into place, so they are always
@@ -19,12 +19,10 @@ import uuid
 from typing import Any, Callable
 
 import keras
-import numpy as np
 
 from ltp_tf.checkpoints import TMP_MARKER, replace_folder
 
 WEIGHTS_FILE = "model.weights.h5"
-OPTIMIZER_FILE = "optimizer.npz"
 PROGRESS_FILE = "progress.json"
 BEST_FILE = "best.json"
 METRICS_FILE = "metrics.csv"
@@ -62,13 +60,10 @@ def write_folder(path: str, write: Callable[[str], None]) -> None:
 
 
 def save_last(work_dir: str, model: keras.Model, progress: Progress) -> None:
-    """Saves weights, optimizer variables and progress after an evaluation."""
+    """Saves weights, optimizer variables (a compiled model's weights file holds them) and progress."""
 
     def write(folder: str) -> None:
         model.save_weights(os.path.join(folder, WEIGHTS_FILE))
-        variables = model.optimizer.variables
-        np.savez(os.path.join(folder, OPTIMIZER_FILE),
-                 **{f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(variables)})
         _write_json(os.path.join(folder, PROGRESS_FILE), dataclasses.asdict(progress))
 
     write_folder(os.path.join(work_dir, "last"), write)
@@ -85,18 +80,10 @@ def load_progress(work_dir: str) -> Progress | None:
 
 
 def restore_last(work_dir: str, model: keras.Model) -> None:
-    """Loads the last weights and optimizer variables into a compiled `model`."""
-    folder = os.path.join(work_dir, "last")
-    model.load_weights(os.path.join(folder, WEIGHTS_FILE))
-    optimizer = model.optimizer
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    with np.load(os.path.join(folder, OPTIMIZER_FILE)) as saved:
-        if len(saved.files) != len(optimizer.variables):
-            raise ValueError(f"Cannot resume from {folder}: it holds {len(saved.files)} optimizer variables, the "
-                             f"optimizer has {len(optimizer.variables)}. Delete {work_dir} to restart the stage.")
-        for i, variable in enumerate(optimizer.variables):
-            variable.assign(saved[f"v{i}"])
+    """Loads the last weights and optimizer variables (step count included) into a compiled `model`."""
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)  # so that loading restores its variables too
+    model.load_weights(os.path.join(work_dir, "last", WEIGHTS_FILE))
 
 
 def save_best(work_dir: str, model: keras.Model, best: Best) -> None:

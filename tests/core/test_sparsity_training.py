@@ -151,17 +151,19 @@ def test_target_reached_at_the_end_step_and_held(criterion, pattern, target, sco
 
 
 def test_training_without_the_callback_fails_loudly():
-    model = _classifier()
-    prune(model, PruningConfig(pattern="2:4", target_sparsity=0.5, start_step=1, end_step=2))
-    _compile(model)
     x, y = _data(1)
+    config = PruningConfig(pattern="2:4", target_sparsity=0.5, start_step=1, end_step=2)
+    model = prune(_classifier(), config)
+    _compile(model)
     with pytest.raises(RuntimeError, match=r"needs the `ltp_tf.sparsity.UpdateWeightPruning\(\)` callback"):
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
-    _compile(model)  # as the error says
+    # After a fit with the callback, its pruning step is not reused by a fit without it.
+    model = prune(_classifier(), config)
+    _compile(model)
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[UpdateWeightPruning()])
-    with pytest.raises(RuntimeError, match="UpdateWeightPruning"):  # the pruning step is not reused without it
-        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
     model.evaluate(x, y, verbose=0)  # inference needs no callback
+    with pytest.raises(RuntimeError, match="UpdateWeightPruning"):
+        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
 
 
 def test_prune_and_strip_misuse():

@@ -1,0 +1,104 @@
+"""`ltp_tf.train` flags: every flagfile parses into a valid config, LTP-style flags map onto stages, and bad
+values fail before any work with a message naming the flag (also through the real command line)."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+
+from ltp_tf import train
+from ltp_tf.data.glue import TASKS
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FLAGFILES = sorted(glob.glob(os.path.join(REPO, "glue_*.flags")))
+
+
+def _config(*args):
+    with flagsaver.flagsaver():
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["ltp_tf.train", *args])
+        return train.config_from_flags()
+
+
+def test_one_flagfile_per_task():
+    names = {os.path.basename(path)[len("glue_"):-len(".flags")] for path in FLAGFILES}
+    assert names == set(TASKS)
+
+
+@pytest.mark.parametrize("path", FLAGFILES, ids=os.path.basename)
+def test_flagfile_gives_the_ltp_recipe(path):
+    config = _config(f"--flagfile={path}")
+    assert os.path.basename(path) == f"glue_{config.task_spec.name}.flags"
+    assert config.stages == ("finetune", "soft", "hard")
+    soft, hard = config.stage_settings("soft"), config.stage_settings("hard")
+    assert soft.lr == 2e-5 and soft.threshold_lr == 2e-5  # LTP: thresholds default to the model's lr
+    assert 0.5e-5 <= hard.lr <= 2e-5  # the paper's {0.5, 1, 2}e-5
+    assert config.temperature == 1e-3 and 0.01 <= config.mask_loss_weight <= 0.2 and config.weight_decay == 0
+    assert config.scoring_mode == "mean"
+
+
+def test_sst2_flagfile_is_the_cpu_main_job():
+    config = _config(f"--flagfile={os.path.join(REPO, 'glue_sst2.flags')}")
+    assert config.max_train_examples is not None and config.max_train_examples <= 10000
+    assert config.max_seq_length <= 64
+
+
+def test_flags_map_onto_config(tmp_path):
+    config = _config("--task=SST2", "--stages=finetune,topk", "--lr=3e-5", "--lambda=0.05", "--bs=16",
+                     "--save_step=100", "--no_load", "--token_keep_rate=0.2", f"--output_dir={tmp_path}",
+                     "--nojit_compile", "--mixed_precision=float32")
+    assert config.task_spec.name == "sst2" and config.stages == ("finetune", "topk")
+    assert (config.lr, config.mask_loss_weight, config.bs, config.save_step) == (3e-5, 0.05, 16, 100)
+    assert config.no_load and not config.jit_compile and config.pruning_config("topk").token_keep_rate == 0.2
+
+
+def _fake_checkpoint(folder, stage):
+    os.makedirs(folder)
+    for name in ("model.keras", "vocab.txt"):
+        open(os.path.join(folder, name), "w").close()
+    with open(os.path.join(folder, "checkpoint.json"), "w") as f:
+        json.dump({"task": "sst2", "max_seq_length": 128, "stage": stage}, f)
+    return folder
+
+
+def test_masking_mode_picks_the_stage_like_ltp(tmp_path):
+    soft_ckpt = _fake_checkpoint(str(tmp_path / "soft"), "soft")
+    dense_ckpt = _fake_checkpoint(str(tmp_path / "dense"), "finetune")
+    assert _config("--task=sst2", "--masking_mode=soft", f"--restore={dense_ckpt}").stages == ("soft",)
+    assert _config("--task=sst2", "--masking_mode=hard", f"--restore={soft_ckpt}").stages == ("hard",)
+    assert _config("--task=sst2", "--masking_mode=hard", f"--restore={dense_ckpt}").stages == ("threshold",)
+    assert _config("--task=sst2", "--masking_mode=hard", "--prune_mode=topk",
+                   f"--restore={dense_ckpt}").stages == ("topk",)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "`--task` is required"),
+    (("--task=sst2", "--stages=soft", "--masking_mode=soft"), "Set one of `--stages` and `--masking_mode`"),
+    (("--task=sst2", "--stages=finetune,topk", "--prune_mode=absolute_threshold"), "`--prune_mode` must be topk or"),
+    (("--task=sst2", "--stages=finetune,distill"), "unknown: distill"),
+    (("--task=sst2", "--epoch=0"), "`--epoch` must be an integer >= 1. Received: --epoch=0"),
+    (("--task=sst2", "--threshold_lr=-1e-3"), "`--threshold_lr` must be > 0. Received: --threshold_lr=-0.001"),
+])
+def test_invalid_flags(args, message):
+    with pytest.raises(ValueError, match=message):
+        _config(*args)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "ltp_tf.train", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def test_cli_rejects_bad_values_before_any_work(tmp_path):
+    result = _cli("--task=sst2", "--lr=-1", f"--output_dir={tmp_path}")
+    assert result.returncode != 0
+    assert "`--lr` must be > 0. Received: --lr=-1" in result.stderr
+    result = _cli("--flagfile=glue_qnli.flags", f"--output_dir={tmp_path}")
+    assert result.returncode != 0
+    assert os.path.join("QNLI", "train.tsv") in result.stderr and "not found" in result.stderr
+    assert os.listdir(tmp_path) == []  # nothing written
