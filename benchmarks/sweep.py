@@ -1,0 +1,219 @@
+"""Accuracy versus cost on a GLUE task: dense once, then LTP, top-k, manual threshold, 2:4, 4x1, LTP + 2:4.
+
+    python -m benchmarks.sweep --task=mrpc --output_dir=benchmarks/sweeps/mrpc \
+        --train_flags=--max_train_examples=2000,--max_seq_length=96,--bs=32
+
+Every point is one `python -m ltp_tf.train` command (printed in the table, so each row reproduces alone),
+run in its own output folder and restored from the dense checkpoint. For each point the sweep reads the dev
+metric and FLOPs reduction from the training report and measures batch-1 CPU latency of the point's model
+against its dense twin (same weights, pruning off), interleaved call by call through the token-dropping
+runner. It writes `<output_dir>/results.{json,csv,md}` and `<output_dir>/pareto.png`. Finished points are
+read back on a rerun (the training CLI resumes), so an interrupted sweep continues.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import sys
+from typing import Any
+
+from absl import app, flags
+
+_TASK = flags.DEFINE_string("task", None, "GLUE task.", required=True)
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Sweep folder (default: benchmarks/sweeps/<task>).")
+_TRAIN_FLAGS = flags.DEFINE_list("train_flags", [], "Flags every training command gets (data size, length, batch).")
+_DENSE_EPOCHS = flags.DEFINE_integer("dense_epochs", 3, "Epochs of the dense fine-tune.")
+_PRUNE_EPOCHS = flags.DEFINE_integer("prune_epochs", 1, "Epochs of each pruning stage (soft, hard, baselines).")
+_SPARSE_EPOCHS = flags.DEFINE_integer("sparse_epochs", 2, "Epochs of weight-pruning fine-tunes.")
+_LAMBDAS = flags.DEFINE_list("lambdas", ["0.05", "0.2"], "LTP mask-loss weights.")
+_TEMPERATURE = flags.DEFINE_float("temperature", 1e-3, "LTP soft-mask temperature (the paper's default).")
+_LTP_THRESHOLD = flags.DEFINE_float("ltp_threshold", 0.01, "LTP's initial final_token_threshold.")
+_KEEP_RATES = flags.DEFINE_list("keep_rates", ["0.3", "0.6"], "Top-k keep rates of the last layer.")
+_THRESHOLDS = flags.DEFINE_list("thresholds", ["0.01", "0.02"], "Manual final_token_threshold values.")
+_SPARSITY = flags.DEFINE_list("sparsity", ["2:4", "4x1"], "Weight-pruning patterns (2:4 at 0.5, others at 0.9).")
+_LATENCY_EXAMPLES = flags.DEFINE_integer("latency_examples", 64, "Dev examples timed at batch 1 per point.")
+_POINTS = flags.DEFINE_list("points", [], "Run only these point names (default: all).")
+_SEED = flags.DEFINE_integer("seed", 42, "Training seed of every point.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One sweep point: a name, its method and setting, and its training flags."""
+
+    name: str
+    method: str
+    setting: str
+    flags: tuple[str, ...]
+    restore_from: str | None = "dense"
+
+
+def sweep_points(task: str, dense_epochs: int, prune_epochs: int, sparse_epochs: int, lambdas: list[str],
+                 temperature: float, ltp_threshold: float, keep_rates: list[str], thresholds: list[str],
+                 sparsity: list[str]) -> list[Point]:
+    """The points of a sweep, dense first (pure: no I/O)."""
+    points = [Point("dense", "dense", "-", (f"--stages=finetune", f"--epoch={dense_epochs}"), restore_from=None)]
+    for value in lambdas:
+        points.append(Point(f"ltp_lambda{value}", "LTP", f"lambda={value}, T={temperature:g}",
+                            ("--stages=soft,hard", f"--epoch={prune_epochs}", f"--lambda={value}",
+                             f"--temperature={temperature}", f"--final_token_threshold={ltp_threshold}")))
+    for rate in keep_rates:
+        points.append(Point(f"topk_{rate}", "top-k", f"keep rate={rate}",
+                            ("--stages=topk", f"--epoch={prune_epochs}", f"--token_keep_rate={rate}")))
+    for threshold in thresholds:
+        points.append(Point(f"threshold_{threshold}", "manual threshold", f"threshold={threshold}",
+                            ("--stages=threshold", f"--epoch={prune_epochs}", f"--final_token_threshold={threshold}")))
+    for pattern in sparsity:
+        target = 0.5 if ":" in pattern else 0.9
+        points.append(Point(f"sparse_{pattern.replace(':', 'in')}", f"weights {pattern}", f"sparsity={target}",
+                            ("--stages=finetune", f"--epoch={sparse_epochs}", "--do_prune",
+                             f"--pruning_pattern={pattern}", f"--target_sparsity={target}",
+                             "--sparsity_warm_epochs=0", "--cooldown_epochs=0.5", "--pruning_frequency=10")))
+    if "2:4" in sparsity and lambdas:
+        points.append(Point("ltp_2in4", "LTP + 2:4", f"lambda={lambdas[0]}, 2:4",
+                            ("--stages=soft,hard", f"--epoch={prune_epochs}", f"--lambda={lambdas[0]}",
+                             f"--temperature={temperature}", f"--final_token_threshold={ltp_threshold}", "--do_prune",
+                             "--pruning_pattern=2:4", "--target_sparsity=0.5", "--sparsity_warm_epochs=0",
+                             "--cooldown_epochs=0", "--pruning_frequency=10"), restore_from="sparse_2in4"))
+    del task
+    return points
+
+
+def point_command(point: Point, task: str, output_dir: str, common: list[str], seed: int) -> list[str]:
+    command = [sys.executable, "-m", "ltp_tf.train", f"--task={task}", f"--output_dir={output_dir}/{point.name}",
+               f"--seed={seed}", "--verbose=2", *common, *point.flags]
+    if point.restore_from is not None:
+        command.append(f"--restore={final_checkpoint(os.path.join(output_dir, point.restore_from))}")
+    return command
+
+
+def final_checkpoint(point_dir: str) -> str:
+    """The checkpoint of a point's last stage, from its report."""
+    report = read_report(point_dir)
+    last = list(report["stages"].values())[-1]
+    return last["checkpoint"]
+
+
+def read_report(point_dir: str) -> dict[str, Any]:
+    for root, _, files in os.walk(point_dir):
+        if "report.json" in files and os.path.basename(root) == os.path.basename(root).upper():
+            with open(os.path.join(root, "report.json"), encoding="utf-8") as f:
+                return json.load(f)
+    raise FileNotFoundError(f"No training report under {point_dir}: has this point run?")
+
+
+def measure_latency(checkpoint_dir: str, task: str, count: int) -> dict[str, float]:
+    """Median batch-1 latency of a checkpoint's model and of its dense twin (interleaved), in ms."""
+    import numpy as np
+
+    from ltp_tf.checkpoints import load_checkpoint
+    from ltp_tf.data import read_split, tokenize
+    from ltp_tf.serving import TokenDroppingRunner, benchmarking
+    from ltp_tf.serving.text import checkpoint_preprocessor
+
+    checkpoint = load_checkpoint(checkpoint_dir)
+    examples = read_split(task, checkpoint_task_split(task)).take(count)
+    features = tokenize(checkpoint_preprocessor(checkpoint), examples.texts).as_dict()
+    rows = benchmarking.batches(features, 1, count)
+    runners = {"pruned": TokenDroppingRunner(checkpoint.model),
+               "dense": TokenDroppingRunner(benchmarking.dense_twin(checkpoint.model))}
+    predictors = {name: runner for name, runner in runners.items()}
+    benchmarking.time_interleaved(predictors, rows)  # warm-up: compile every length bucket
+    times = benchmarking.time_interleaved(predictors, rows)
+    return {name: 1e3 * float(np.median(values)) for name, values in times.items()}
+
+
+def checkpoint_task_split(task: str) -> str:
+    from ltp_tf.data.glue import get_task
+
+    return get_task(task).dev_splits[0]
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    from ltp_tf.data.glue import get_task
+    from ltp_tf.training.metrics import primary_metric
+
+    task = get_task(_TASK.value)
+    output_dir = _OUTPUT_DIR.value or os.path.join("benchmarks", "sweeps", task.name)
+    os.makedirs(output_dir, exist_ok=True)
+    points = sweep_points(task.name, _DENSE_EPOCHS.value, _PRUNE_EPOCHS.value, _SPARSE_EPOCHS.value, _LAMBDAS.value,
+                          _TEMPERATURE.value, _LTP_THRESHOLD.value, _KEEP_RATES.value, _THRESHOLDS.value,
+                          _SPARSITY.value)
+    if _POINTS.value:
+        unknown = sorted(set(_POINTS.value) - {p.name for p in points})
+        if unknown:
+            raise ValueError(f"`--points` must name points of this sweep {[p.name for p in points]}. Received: {unknown}")
+        points = [p for p in points if p.name in _POINTS.value or p.name == "dense"]
+    rows = []
+    metric = primary_metric(task)
+    split = task.dev_splits[0]
+    for point in points:
+        command = point_command(point, task.name, output_dir, _TRAIN_FLAGS.value, _SEED.value)
+        printable = " ".join(shlex.quote(c) for c in ["python", *command[1:]])
+        print(f"\n=== {point.name}: {printable}", flush=True)
+        subprocess.run(command, check=True)
+        report = read_report(os.path.join(output_dir, point.name))
+        last = list(report["stages"].values())[-1]
+        latency = measure_latency(last["checkpoint"], task.name, _LATENCY_EXAMPLES.value)
+        row = {"point": point.name, "method": point.method, "setting": point.setting, "metric": metric,
+               "dev": last["dev"][split][metric], "all_metrics": last["dev"][split],
+               "flops_reduction": last["flops"]["reduction"], "kept_ratio_last_layer": last["kept_token_ratio"][-1],
+               "latency_ms_pruned": latency["pruned"], "latency_ms_dense": latency["dense"],
+               "speedup_batch1": latency["dense"] / latency["pruned"], "seed": _SEED.value, "command": printable}
+        rows.append(row)
+        write_results(rows, output_dir, task.name)
+    print(markdown_table(rows, task.name))
+
+
+def write_results(rows: list[dict[str, Any]], output_dir: str, task: str) -> None:
+    """results.json, results.csv, results.md and pareto.png (rewritten after every point)."""
+    with open(os.path.join(output_dir, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(rows, f, indent=2)
+    columns = ["point", "method", "setting", "metric", "dev", "flops_reduction", "speedup_batch1",
+               "kept_ratio_last_layer", "latency_ms_pruned", "latency_ms_dense", "seed", "command"]
+    with open(os.path.join(output_dir, "results.csv"), "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(os.path.join(output_dir, "results.md"), "w", encoding="utf-8") as f:
+        f.write(markdown_table(rows, task) + "\n")
+    plot_pareto(rows, os.path.join(output_dir, "pareto.png"), task)
+
+
+def markdown_table(rows: list[dict[str, Any]], task: str) -> str:
+    lines = [f"| method | setting | dev {rows[0]['metric'] if rows else ''} | FLOPs reduction | measured speedup (batch 1) "
+             "| command | seed |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['method']} | {row['setting']} | {100 * row['dev']:.2f} | {row['flops_reduction']:.2f}x | "
+                     f"{row['speedup_batch1']:.2f}x | `{row['command']}` | {row['seed']} |")
+    del task
+    return "\n".join(lines)
+
+
+def plot_pareto(rows: list[dict[str, Any]], path: str, task: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4), dpi=100)
+    for method in dict.fromkeys(r["method"] for r in rows):
+        points = sorted((r["flops_reduction"], 100 * r["dev"]) for r in rows if r["method"] == method)
+        axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
+    axis.set_xlabel("FLOPs reduction vs dense (x)")
+    axis.set_ylabel(f"dev {rows[0]['metric']}" if rows else "dev metric")
+    axis.set_title(f"{task}: accuracy vs FLOPs")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    app.run(main)
