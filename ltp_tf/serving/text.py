@@ -22,8 +22,10 @@ def tokenizer_settings(checkpoint: Checkpoint) -> dict[str, bool]:
     for key, default in TOKENIZER_DEFAULTS.items():
         value = checkpoint.metadata.get(key)
         if value is None:
-            logging.warning("checkpoint.json of %s has no %r; using %r (the packaged MiniLM's setting).",
-                            checkpoint.path, key, default)
+            # A missing `lowercase` may be a real mismatch; `strip_accents` is keras_hub's BERT default.
+            log = logging.warning if key == "lowercase" else logging.info
+            log("checkpoint.json of %s has no %r; using %r (the packaged MiniLM's setting).", checkpoint.path, key,
+                default)
             value = default
         if not isinstance(value, bool):
             raise ValueError(f"`{key}` in checkpoint.json must be true or false. Received: {key}={value!r}")

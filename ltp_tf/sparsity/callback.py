@@ -35,12 +35,13 @@ class UpdateWeightPruning(keras.callbacks.Callback):
         super().__init__()
         self._batches_done = 0
         self._first_epoch = True
+        self._plan: PruningPlan | None = None
         self._wrapped: tuple[object, str, PruningOptimizer] | None = None
 
     # ------------------------------------------------------------------ fit hooks
     def on_train_begin(self, logs=None):
-        plan = find_plan(self.model)
-        self._install_optimizer(plan)
+        self._plan = find_plan(self.model)
+        self._install_optimizer(self._plan)
         self.model.make_train_function(force=True)
         self._first_epoch = True
 
@@ -49,7 +50,7 @@ class UpdateWeightPruning(keras.callbacks.Callback):
         if not self._first_epoch:
             return
         self._first_epoch = False
-        plan = find_plan(self.model)
+        plan = self._plan
         if plan.step == 0 and epoch > 0:
             plan.resume(epoch * self.params["steps"])
             plan.optimizer.sync_masks()
@@ -60,13 +61,12 @@ class UpdateWeightPruning(keras.callbacks.Callback):
         # `batch` is the last batch index of this call: several steps with `steps_per_execution` > 1.
         steps = batch + 1 - self._batches_done
         self._batches_done = batch + 1
-        plan = find_plan(self.model)
-        plan.step += steps
-        self._update_masks(plan, plan.step - steps, plan.step)
+        self._plan.step += steps
+        self._update_masks(self._plan, self._plan.step - steps, self._plan.step)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["weight_sparsity"] = find_plan(self.model).sparsity()
+            logs["weight_sparsity"] = self._plan.sparsity()
 
     def on_train_end(self, logs=None):
         if self._wrapped is not None:
@@ -108,11 +108,11 @@ class UpdateWeightPruning(keras.callbacks.Callback):
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()
         for index, sparsity in events.items():
-            update_group_masks(plan, index, sparsity)
+            _update_group_masks(plan, index, sparsity)
         plan.optimizer.sync_masks()
 
 
-def update_group_masks(plan: PruningPlan, config_index: int, sparsity: float) -> None:
+def _update_group_masks(plan: PruningPlan, config_index: int, sparsity: float) -> None:
     """Recomputes the masks of group `config_index` for `sparsity` and zeroes its pruned weights."""
     config = plan.configs[config_index]
     group = plan.group(config_index)

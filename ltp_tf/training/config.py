@@ -109,12 +109,18 @@ class TrainConfig:
         return StageSettings(lr=lr, epoch=epoch, threshold_lr=_first_set(self.threshold_lr, lr))
 
     def pruning_config(self, stage: str) -> TokenPruningConfig:
-        """The token-pruning settings a stage trains with."""
-        prune_mode = {"finetune": "none", "topk": "topk"}.get(stage, "absolute_threshold")
-        return TokenPruningConfig(
-            prune_mode=prune_mode, masking_mode="soft" if stage == "soft" else "hard",
-            final_token_threshold=self.final_token_threshold, token_keep_rate=self.token_keep_rate,
-            scoring_mode=self.scoring_mode, temperature=self.temperature, mask_loss_weight=self.mask_loss_weight)
+        """The token-pruning settings a stage trains with (only the knobs that stage uses are taken)."""
+        if stage == "finetune":
+            return TokenPruningConfig()
+        if stage == "topk":
+            return TokenPruningConfig(prune_mode="topk", token_keep_rate=self.token_keep_rate,
+                                      scoring_mode=self.scoring_mode)
+        if stage == "soft":
+            return TokenPruningConfig(prune_mode="absolute_threshold", masking_mode="soft",
+                                      final_token_threshold=self.final_token_threshold, scoring_mode=self.scoring_mode,
+                                      temperature=self.temperature, mask_loss_weight=self.mask_loss_weight)
+        return TokenPruningConfig(prune_mode="absolute_threshold", final_token_threshold=self.final_token_threshold,
+                                  scoring_mode=self.scoring_mode)
 
     @property
     def eval_batch_size(self) -> int:

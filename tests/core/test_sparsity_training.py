@@ -236,3 +236,19 @@ def test_interrupted_run_resumes_schedule_and_masks_from_the_checkpoint(tmp_path
     for old, new in zip(find_plan(first).kernels, plan.kernels):
         np.testing.assert_array_equal(_np(old.mask), _np(new.mask))
         np.testing.assert_array_equal(_np(new.kernel.variable) == 0, _np(new.mask) == 0)
+
+
+def test_mixed_float16_scores_see_unscaled_gradients():
+    keras.config.set_dtype_policy("mixed_float16")
+    model = _classifier()
+    prune(model, PruningConfig(pattern="4x1", target_sparsity=0.5, pruning_type="snip_momentum", start_step=2,
+                               end_step=2, op_names=("transformer_layer",)))
+    _compile(model)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    x, y = _data(2)
+    history = model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[UpdateWeightPruning()])
+    plan = find_plan(model)
+    assert history.history["weight_sparsity"] == [0.5] and isinstance(model.optimizer.inner_optimizer, keras.optimizers.Adam)
+    # Loss scaling multiplies gradients by 2**15: unscaled snip scores of this model stay far below that.
+    scores = [_np(plan.optimizer.score(k.kernel.variable)) for k in plan.kernels]
+    assert 0 < max(s.max() for s in scores) < 1e3

@@ -1,0 +1,53 @@
+"""Benchmark helpers: the dense twin, padded FLOPs, the results files (no timing is asserted)."""
+
+import os
+
+import keras
+import numpy as np
+
+from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig, count_flops
+from ltp_tf.serving import benchmarking
+
+
+def _pruned_model():
+    config = TokenPruningConfig(prune_mode="absolute_threshold", final_token_threshold=0.3, score_reference_length=8)
+    backbone = TokenPruningBackbone(vocabulary_size=30, num_layers=3, num_heads=2, hidden_dim=8, intermediate_dim=16,
+                                    max_sequence_length=16, pruning_config=config)
+    model = TokenPruningClassifier(backbone, num_classes=2)
+    model({"token_ids": np.ones((1, 4), "int32")})
+    return model
+
+
+def test_dense_twin_has_the_same_weights_and_prunes_nothing():
+    model = _pruned_model()
+    twin = benchmarking.dense_twin(model)
+    assert twin.backbone.pruning_config.prune_mode == "none"
+    assert model.backbone.pruning_config.prune_mode == "absolute_threshold"
+    for a, b in zip(model.weights, twin.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    inputs = {"token_ids": np.arange(1, 13, dtype="int32").reshape(2, 6)}
+    kept = keras.ops.convert_to_numpy(twin.backbone(inputs)["kept_tokens"])
+    assert (kept == 6).all()
+
+
+def test_padded_flops_reduction():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 40, size=20)
+    kept = np.stack([lengths, np.maximum(lengths // 2, 1), np.maximum(lengths // 4, 1)], axis=1)
+    unpadded = count_flops(64, 256, lengths, kept).reduction
+    one_by_one = benchmarking.padded_flops_reduction(lengths, kept, 1, 64, 256)
+    np.testing.assert_allclose(one_by_one, unpadded, rtol=1e-12)  # batch 1, exact lengths: nothing padded
+    padded = benchmarking.padded_flops_reduction(lengths, kept, 8, 64, 256, length_bucket=8, pad_batch=True)
+    assert 1.0 < padded < unpadded  # kept lengths vary more than input lengths: padding costs pruning more
+
+
+def test_results_files(tmp_path):
+    rows = [benchmarking.Row("keras_xla", "latency_b1_median_ms", 1, 10.0, 6.0, 2.0, 1.8, 1e-7),
+            benchmarking.Row("keras_xla", "throughput_b32_per_s", 32, 100.0, 160.0, 2.0, 1.7, 1e-7)]
+    assert rows[0].speedup == 10.0 / 6.0 and rows[1].speedup == 1.6
+    assert rows[0].to_dict()["goal_met"] is False and rows[1].to_dict()["goal_met"] is True  # 0.83 < 0.85; 0.8 >= 0.75
+    paths = benchmarking.write_results(rows, {"machine": "test"}, str(tmp_path), "run")
+    assert sorted(os.listdir(tmp_path)) == ["run.csv", "run.json", "run.md", "run.png"]
+    with open(paths["md"]) as f:
+        table = f.read()
+    assert "| keras_xla | throughput_b32_per_s | 100.00 | 160.00 | 1.60x | 2.00x | 0.80 | 0.75 | yes |" in table
