@@ -1,7 +1,9 @@
 """Serving: fast token-dropping inference (any backend) and SavedModel / ONNX export (TensorFlow).
 
-Only the backend-agnostic runner is imported here; the export modules import TensorFlow and are
-imported on use (`ltp_tf.serving.signatures`, `ltp_tf.serving.publish`, `ltp_tf.serving.verify`, ...).
+Only the backend-agnostic runner is imported here. The export modules are imported on use:
+`signatures` (the SavedModel's signatures, TensorFlow), `text` (the checkpoint's tokenizer), `exporter`
+(a checkpoint to a published version), `publish` (version folders, models.config), `onnx_export`
+(tf2onnx, onnxruntime), `verify` (parity proof, CLI) and `benchmarking` (helpers of `ltp_tf.benchmark`).
 """
 
 from ltp_tf.serving.buckets import round_up_batch, round_up_length

@@ -41,7 +41,8 @@ class TokenDroppingRunner:
         model: a `TokenPruningClassifier` or `TokenPruningBackbone`. Its weights are read at call time
             (the runner holds no copy).
         length_bucket: sequence lengths (the input's and every layer's kept length) are rounded up to a
-            multiple of this, so compiled programs are reused. 1 = exact lengths (most programs).
+            power of two below this and to a multiple of it above (`ltp_tf.serving.buckets`), so compiled
+            programs are reused. 1 = exact lengths (the most programs).
         pad_batch: pad each batch up to a power of two with dead rows (bounded programs per batch size).
         max_batch_size: larger inputs are split into chunks of at most this many rows.
         sort_by_length: when splitting into chunks, group rows of similar length (results keep the input

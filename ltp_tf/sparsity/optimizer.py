@@ -89,6 +89,8 @@ class PruningOptimizer(keras.optimizers.Optimizer):
         self._mask_copies: dict[int, keras.Variable] = {}
 
     def build(self, var_list):
+        if self.built:  # a wrapping LossScaleOptimizer builds its inner optimizer again
+            return
         if not self.inner.built:
             self.inner.build(var_list)
         known = {id(v) for v in var_list}

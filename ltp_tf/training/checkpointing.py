@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from ltp_tf.training import progress as progress_lib
-from ltp_tf.training.evaluation import Evaluator
+from ltp_tf.training.evaluation import Evaluation, Evaluator
 from ltp_tf.training.features import LabeledFeatures
 from ltp_tf.training.metrics import is_better
 from ltp_tf.training.modeling import thresholds
@@ -46,6 +46,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
         self.best = best
         self.steps_per_period = steps_per_period
         self.log_pruning = log_pruning
+        self.last_evaluation: Evaluation | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
@@ -59,13 +60,14 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
                 logs[f"kept_ratio/layer_{i}"] = ratio
             for i, value in enumerate(thresholds(self.model)):
                 logs[f"threshold/layer_{i}"] = value
-        score = evaluation.metrics[self.primary_metric]
-        if is_better(score, None if self.best is None else self.best.score):
-            self.best = progress_lib.Best(period=epoch + 1, score=score, metrics=evaluation.metrics)
-            progress_lib.save_best(self.work_dir, self.model, self.best)
         history = self.progress.history + ({key: _plain(value) for key, value in logs.items()},)
         self.progress = dataclasses.replace(self.progress, periods_done=epoch + 1, history=history)
         progress_lib.save_last(self.work_dir, self.model, self.progress)
+        self.last_evaluation = evaluation
+        score = evaluation.metrics[self.primary_metric]
+        if is_better(score, None if self.best is None else self.best.score):
+            self.best = progress_lib.Best(period=epoch + 1, score=score, metrics=evaluation.metrics)
+            progress_lib.mark_last_as_best(self.work_dir, self.best)
 
 
 def _plain(value) -> float:

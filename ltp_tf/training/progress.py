@@ -86,9 +86,15 @@ def restore_last(work_dir: str, model: keras.Model) -> None:
     model.load_weights(os.path.join(work_dir, "last", WEIGHTS_FILE))
 
 
-def save_best(work_dir: str, model: keras.Model, best: Best) -> None:
+def mark_last_as_best(work_dir: str, best: Best) -> None:
+    """Records the state just saved by `save_last` as the best so far (a hard link: no second copy)."""
+
     def write(folder: str) -> None:
-        model.save_weights(os.path.join(folder, WEIGHTS_FILE))
+        source = os.path.join(work_dir, "last", WEIGHTS_FILE)
+        try:
+            os.link(source, os.path.join(folder, WEIGHTS_FILE))
+        except OSError:  # a file system without hard links
+            shutil.copyfile(source, os.path.join(folder, WEIGHTS_FILE))
         _write_json(os.path.join(folder, BEST_FILE), dataclasses.asdict(best))
 
     write_folder(os.path.join(work_dir, "best"), write)

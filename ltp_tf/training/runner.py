@@ -7,6 +7,7 @@ evaluation. Data and models are only loaded when some stage still has to train.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -117,14 +118,16 @@ class _DataLoader:
                 if features_lib.read_features_record(config.features_dir) is None:
                     write_features(config)
                 self._data = features_lib.load_features(
-                    config.features_dir, config.task_spec, config.max_seq_length, self._subset,
+                    config.features_dir, config.task_spec, config.max_seq_length, _train_subset(config),
                     config.max_eval_examples)
             else:
                 self._data = _tokenize(config, subset=True)
         return self._data
 
-    def _subset(self, total: int):
-        return features_lib.subset_indices(total, self.config.max_train_examples, self.config.seed)
+
+def _train_subset(config: TrainConfig):
+    """Maps the number of training examples to the indices `--max_train_examples` keeps."""
+    return functools.partial(features_lib.subset_indices, max_examples=config.max_train_examples, seed=config.seed)
 
 
 def _tokenize(config: TrainConfig, subset: bool) -> features_lib.TaskData:
@@ -139,12 +142,8 @@ def _tokenize(config: TrainConfig, subset: bool) -> features_lib.TaskData:
     vocabulary_file = layout.vocabulary_file(config)
     os.makedirs(os.path.dirname(vocabulary_file), exist_ok=True)
     tokenizer.write_vocabulary(vocabulary_file)
-    index_fn = None
-    if subset:
-        def index_fn(total: int):
-            return features_lib.subset_indices(total, config.max_train_examples, config.seed)
     return features_lib.tokenize_task(config.task_spec, tokenizer, config.data_dir, config.max_seq_length,
-                                      vocabulary_file, train_index_fn=index_fn,
+                                      vocabulary_file, train_index_fn=_train_subset(config) if subset else None,
                                       max_eval_examples=config.max_eval_examples if subset else None)
 
 

@@ -110,9 +110,13 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
                   shuffle=False, callbacks=callbacks, verbose=config.verbose)
 
     best = evaluate_callback.best
-    if not config.no_load and best is not None:
+    final_period = num_periods if config.no_load or best is None else best.period
+    if final_period != num_periods:
         model.load_weights(progress_lib.best_weights_file(work_dir))
-    evaluations = {split: evaluator.evaluate(values) for split, values in data.dev.items()}
+    # The last evaluation of this run already measured the final weights if they are its weights.
+    reuse = evaluate_callback.last_evaluation if final_period == evaluate_callback.progress.periods_done else None
+    evaluations = {split: reuse if split == dev_split and reuse is not None else evaluator.evaluate(values)
+                   for split, values in data.dev.items()}
     history = evaluate_callback.progress.history
     train_info = {"steps": total_steps, "steps_per_epoch": per_epoch, "evaluation_period": period,
                   "seconds_this_run": round(time.time() - start, 1), "kept": "last" if config.no_load else "best",
