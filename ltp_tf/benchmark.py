@@ -41,6 +41,9 @@ _THREADS = flags.DEFINE_integer("threads", None, "onnxruntime intra-op threads (
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder (default: ../shared/data/glue).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Where the result files go.")
 _TAG = flags.DEFINE_string("tag", None, "File name stem (default: <task>_<backend>_<date>).")
+_LENGTH_SCAN = flags.DEFINE_list("length_scan", ["4", "8", "16", "32", "64"],
+                                 "Sequence lengths at which the dense model's batch-1 latency (keras_xla) is "
+                                 "recorded: how much of it does not shrink with fewer tokens. Empty: skip.")
 
 
 def main(argv: list[str]) -> None:
@@ -108,6 +111,7 @@ def main(argv: list[str]) -> None:
             print("\n".join(benchmarking.markdown_table(rows[-2 if batch_size == 1 else -1:]).splitlines()[2:]),
                   flush=True)
 
+    scan = _length_scan(dense_model, features, _checked_lengths(_LENGTH_SCAN.value, backbone.max_sequence_length))
     info = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": " ".join([os.path.basename(sys.executable), "-m", "ltp_tf.benchmark"] + sys.argv[1:]),
@@ -123,6 +127,7 @@ def main(argv: list[str]) -> None:
         "load average (1 min) before / after": f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}",
         "length bucket": _LENGTH_BUCKET.value,
         "dense baseline": "the same weights with prune_mode=none, through the same engine",
+        "dense batch-1 latency (ms, median) by sequence length, keras_xla": scan,
     }
     stem = _TAG.value or f"{task.name}_{keras.backend.backend()}_{datetime.date.today().isoformat()}"
     paths = benchmarking.write_results(rows, info, _OUTPUT_DIR.value, stem)
@@ -154,6 +159,29 @@ def _predictors(engine: str, models: dict, exports: dict) -> dict:
 
     return {name: OnnxPredictor(os.path.join(path, EXTRA_DIR, ONNX_FILE), _THREADS.value)
             for name, path in exports.items()}
+
+
+def _length_scan(model, features: dict[str, np.ndarray], lengths: list[int]) -> dict[int, float]:
+    """Median batch-1 latency (ms) of the dense model's compiled runner on the first dev sentence's tokens,
+    repeated or cut to each length: the part that stays as tokens go shows how far pruning can speed up."""
+    import time
+
+    from ltp_tf.serving import TokenDroppingRunner
+
+    runner = TokenDroppingRunner(model, length_bucket=1)
+    tokens = features["token_ids"][0][features["padding_mask"][0] > 0]
+    scan = {}
+    for length in lengths:
+        ids = np.resize(tokens, length)[None, :].astype(np.int32)
+        batch = {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids)}
+        runner(batch)
+        times = []
+        for _ in range(20):
+            start = time.perf_counter()
+            runner(batch)
+            times.append(time.perf_counter() - start)
+        scan[length] = round(float(np.median(times)) * 1e3, 2)
+    return scan
 
 
 def _max_logit_difference(predict, reference, inputs) -> float:
@@ -227,6 +255,16 @@ def _checked_batch_sizes(values: list[str]) -> list[int]:
     if not sizes or min(sizes) < 2:
         raise app.UsageError(f"--batch_sizes must be integers >= 2 (batch 1 is the latency run). Received: {values}")
     return sizes
+
+
+def _checked_lengths(values: list[str], maximum: int) -> list[int]:
+    try:
+        lengths = [int(v) for v in values]
+    except ValueError:
+        lengths = [0]
+    if any(not 1 <= length <= maximum for length in lengths):
+        raise app.UsageError(f"--length_scan must be integers in [1, {maximum}]. Received: {values}")
+    return lengths
 
 
 def _remove_tree(path: str) -> None:

@@ -69,9 +69,11 @@ class PruningConfig:
         parsed = parse_pattern(self.pattern)
         object.__setattr__(self, "pattern", parsed.text)
         if self.pruning_type not in CRITERIA:
-            raise ValueError(f"`pruning_type` must be one of {list(CRITERIA)}. Received: pruning_type={self.pruning_type!r}")
+            raise ValueError(f"`pruning_type` must be one of {list(CRITERIA)}. "
+                             f"Received: pruning_type={self.pruning_type!r}")
         if self.pruning_scope not in SCOPES:
-            raise ValueError(f"`pruning_scope` must be one of {list(SCOPES)}. Received: pruning_scope={self.pruning_scope!r}")
+            raise ValueError(f"`pruning_scope` must be one of {list(SCOPES)}. "
+                             f"Received: pruning_scope={self.pruning_scope!r}")
         if self.sparsity_decay_type not in SCHEDULES:
             raise ValueError(f"`sparsity_decay_type` must be one of {list(SCHEDULES)}. "
                              f"Received: sparsity_decay_type={self.sparsity_decay_type!r}")
@@ -140,8 +142,9 @@ def load_pruning_configs(path: str, defaults: Mapping[str, Any] | None = None) -
         else:
             data = json.load(f)
     if not isinstance(data, dict) or not isinstance(data.get("pruning_configs"), list) or not data["pruning_configs"]:
+        keys = sorted(data) if isinstance(data, dict) else []
         raise ValueError(f"{path}: expected a mapping with a non-empty list `pruning_configs` (plus optional shared "
-                         f"settings). Received: {type(data).__name__} with keys {sorted(data) if isinstance(data, dict) else []}")
+                         f"settings). Received: {type(data).__name__} with keys {keys}")
     shared = {**(defaults or {}), **{k: v for k, v in data.items() if k != "pruning_configs"}}
     configs = []
     for i, entry in enumerate(data["pruning_configs"]):

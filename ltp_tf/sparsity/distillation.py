@@ -44,9 +44,11 @@ class Distiller(keras.Model):
         if mode not in DISTILL_MODES:
             raise ValueError(f"`distill_mode` must be one of {list(DISTILL_MODES)}. Received: distill_mode={mode!r}")
         if isinstance(loss_weight, bool) or not isinstance(loss_weight, (int, float)) or not loss_weight > 0:
-            raise ValueError(f"`distill_loss_weight` must be a number > 0. Received: distill_loss_weight={loss_weight!r}")
+            raise ValueError("`distill_loss_weight` must be a number > 0. "
+                             f"Received: distill_loss_weight={loss_weight!r}")
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"`distill_temperature` must be a number > 0. Received: distill_temperature={temperature!r}")
+            raise ValueError("`distill_temperature` must be a number > 0. "
+                             f"Received: distill_temperature={temperature!r}")
         if mode == "hidden_mse":
             for name, model in (("student", student), ("teacher", teacher)):
                 if not isinstance(model, TokenPruningClassifier):

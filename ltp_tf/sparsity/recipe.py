@@ -101,7 +101,8 @@ class WeightPruningConfig:
         end = int((epochs - self.cooldown_epochs) * steps_per_epoch)
         if end < max(start, 1):
             raise ValueError(f"`sparsity_warm_epochs` + `cooldown_epochs` must leave training steps to prune in: "
-                             f"pruning would start at step {start} and end at step {end} of {epochs * steps_per_epoch}. "
+                             f"pruning would start at step {start} and end at step {end} of "
+                             f"{epochs * steps_per_epoch}. "
                              f"Received: sparsity_warm_epochs={self.sparsity_warm_epochs}, "
                              f"cooldown_epochs={self.cooldown_epochs}, epochs={epochs}")
         base = self._base_config(start, end)

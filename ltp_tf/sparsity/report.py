@@ -12,7 +12,6 @@ import dataclasses
 from typing import Any
 
 import keras
-import numpy as np
 
 from ltp_tf.sparsity.kernels import prunable_kernels
 from ltp_tf.sparsity.pruning import find_plan

@@ -26,9 +26,11 @@ def _model():
     ({"pattern": "2:4", "target_sparsity": 0.6}, r"`target_sparsity` must be <= N/M = 0.5 for pattern '2:4'"),
     ({"target_sparsity": 0.99}, r"`target_sparsity` must be <= max_sparsity_ratio_per_op \(0.98\)"),
     ({"pruning_type": "movement"}, r"`pruning_type` must be one of \['magnitude', 'snip', 'snip_momentum'\]"),
-    ({"pruning_scope": "layer"}, r"`pruning_scope` must be one of \['global', 'local'\]. Received: pruning_scope='layer'"),
+    ({"pruning_scope": "layer"},
+     r"`pruning_scope` must be one of \['global', 'local'\]. Received: pruning_scope='layer'"),
     ({"sparsity_decay_type": "poly"}, r"`sparsity_decay_type` must be one of"),
-    ({"min_sparsity_ratio_per_op": 1.0}, r"`min_sparsity_ratio_per_op` must be a number in \[0, 1\). Received: min_sparsity_ratio_per_op=1.0"),
+    ({"min_sparsity_ratio_per_op": 1.0},
+     r"`min_sparsity_ratio_per_op` must be a number in \[0, 1\). Received: min_sparsity_ratio_per_op=1.0"),
     ({"min_sparsity_ratio_per_op": 0.5, "max_sparsity_ratio_per_op": 0.4, "target_sparsity": 0.3},
      r"`min_sparsity_ratio_per_op` must be <= max_sparsity_ratio_per_op"),
     ({"op_names": []}, r"`op_names` must be a non-empty list of regular expressions. Received: op_names=\[\]"),
@@ -109,7 +111,8 @@ def test_mixed_config_file_json_and_yaml(tmp_path):
 def test_mixed_config_file_errors(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"pruning_configs": [{"op_names": ["x"], "patern": "4x1"}]}))
-    with pytest.raises(ValueError, match=r"bad.json: `pruning_configs\[0\]`: Unknown pruning setting\(s\) \['patern'\]"):
+    message = r"bad.json: `pruning_configs\[0\]`: Unknown pruning setting\(s\) \['patern'\]"
+    with pytest.raises(ValueError, match=message):
         load_pruning_configs(str(path))
     path.write_text(json.dumps({"target_sparsity": 0.5}))
     with pytest.raises(ValueError, match="expected a mapping with a non-empty list `pruning_configs`"):

@@ -81,7 +81,8 @@ def test_distiller_errors():
     student = _classifier()
     with pytest.raises(ValueError, match=r"`distill_mode` must be one of \['hidden_mse', 'logits_kl'\]"):
         Distiller(student, student, mode="attention")
-    with pytest.raises(ValueError, match=r"`distill_loss_weight` must be a number > 0. Received: distill_loss_weight=0"):
+    with pytest.raises(ValueError,
+                       match=r"`distill_loss_weight` must be a number > 0. Received: distill_loss_weight=0"):
         Distiller(student, student, loss_weight=0)
     inputs = keras.Input((4,))
     plain = keras.Model(inputs, keras.layers.Dense(2)(inputs))

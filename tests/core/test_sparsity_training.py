@@ -248,7 +248,8 @@ def test_mixed_float16_scores_see_unscaled_gradients():
     x, y = _data(2)
     history = model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[UpdateWeightPruning()])
     plan = find_plan(model)
-    assert history.history["weight_sparsity"] == [0.5] and isinstance(model.optimizer.inner_optimizer, keras.optimizers.Adam)
+    assert history.history["weight_sparsity"] == [0.5]
+    assert isinstance(model.optimizer.inner_optimizer, keras.optimizers.Adam)  # unwrapped after fit
     # Loss scaling multiplies gradients by 2**15: unscaled snip scores of this model stay far below that.
     scores = [_np(plan.optimizer.score(k.kernel.variable)) for k in plan.kernels]
     assert 0 < max(s.max() for s in scores) < 1e3

@@ -20,7 +20,8 @@ def test_stripped_model_exports_its_zeros(tmp_path):
                                 end_step=4, pruning_frequency=2),
                   PruningConfig(op_names=("self_attention",), pattern="1xchannel", target_sparsity=0.5,
                                 pruning_type="magnitude", start_step=2, end_step=4, pruning_frequency=2)])
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, rng.integers(0, 2, 16), batch_size=4, epochs=2, verbose=0, callbacks=[UpdateWeightPruning()])
     masks = {k.path: keras.ops.convert_to_numpy(k.mask) for k in find_plan(model).kernels}
     strip(model)
