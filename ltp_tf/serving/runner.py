@@ -11,6 +11,9 @@ default every pruning layer) instead:
     last:       feed-forward of the last compaction layer -> remaining blocks -> pooler (and head)
 
 Pruning layers that are not compaction layers only mask their pruned tokens (no host round trip).
+With capacities learned from sample inputs (`fit_capacities`), a call runs all segments as one program
+instead, cutting each compaction layer's output to a static length; a batch that keeps more tokens than
+that is detected in the program and recomputed segment by segment, so outputs never change.
 Each segment is compiled once per input shape (`tf.function(jit_compile=True)` on TensorFlow, `jax.jit`
 on JAX), so the number of programs is bounded by the number of buckets (`ltp_tf.serving.buckets`). A
 token pruned at layer p still goes through p's attention (it was needed to score it) but not through
@@ -86,11 +89,15 @@ class TokenDroppingRunner:
             raise ValueError(f"`compact_layers` must be pruning layers of the model ({self.pruning_layers}). "
                              f"Received: compact_layers={list(compact_layers)}")
         self.compact_layers = sorted(set(compact_layers))
-        variables = list(model.variables)
-        self._segments = [compile_function(self._segment_function(k), variables, self.jit_compile)
-                          for k in range(len(self.compact_layers) + 1)]
-        # (segment, batch, length) of every program run so far: what XLA compiled.
+        self._variables = list(model.variables)
+        self._segment_functions = [self._segment_function(k) for k in range(len(self.compact_layers) + 1)]
+        self._segments = [compile_function(fn, self._variables, self.jit_compile) for fn in self._segment_functions]
+        self._one_program = compile_function(self._one_program_function, self._variables, self.jit_compile)
+        # Input length bucket -> static output length of each compaction layer (see `fit_capacities`).
+        self.capacities: dict[int, tuple[int, ...]] = {}
+        # (segment, batch, length) of every program run so far (segment -1: the one-program path).
         self.shapes_seen: set[tuple[int, int, int]] = set()
+        self.fallbacks = 0  # one-program runs that kept more tokens than their capacities
 
     # ------------------------------------------------------------------ public
     def __call__(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -105,6 +112,32 @@ class TokenDroppingRunner:
         inverse = np.empty_like(order)
         inverse[order] = np.arange(batch_size)
         return {key: np.concatenate([piece[key] for piece in pieces])[inverse] for key in pieces[0]}
+
+    def fit_capacities(self, inputs: Mapping[str, Any], batch_size: int = 1) -> dict[int, tuple[int, ...]]:
+        """Learns static per-layer lengths from sample inputs, so later calls run as one program.
+
+        The sample (e.g. training sentences) is run in consecutive batches of `batch_size` — the batch
+        size that will be served — and for each input length bucket the longest kept row of every
+        compaction layer (bucketed) is recorded. A later call whose input bucket was seen runs the whole
+        encoder as one compiled program, cutting each compaction layer's output to that length: no host
+        round trip in between. If a batch keeps more tokens than recorded, the program reports it and
+        the call is recomputed by the segmented path, so outputs never depend on the capacities.
+        Calling it again widens the capacities. Returns them.
+        """
+        token_ids, segment_ids, padding_mask = self._validate(inputs)
+        for start in range(0, len(token_ids), batch_size):
+            rows = slice(start, start + batch_size)
+            prepared = self._prepare(token_ids[rows], segment_ids[rows], padding_mask[rows])
+            kept = self._run_segmented(*prepared)["kept_tokens"]
+            capacities, previous = [], prepared[2]
+            for layer in self.compact_layers:
+                previous = round_up_length(int(kept[:, layer].max()), self.length_bucket, previous)
+                capacities.append(previous)
+            seen = self.capacities.get(prepared[2], capacities)
+            self.capacities[prepared[2]] = tuple(max(a, b) for a, b in zip(seen, capacities))
+        # Programs compiled for the old capacities are stale: start a fresh cache.
+        self._one_program = compile_function(self._one_program_function, self._variables, self.jit_compile)
+        return dict(self.capacities)
 
     # ------------------------------------------------------------------- host
     def _validate(self, inputs: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -133,18 +166,43 @@ class TokenDroppingRunner:
 
     def _run_chunk(self, token_ids: np.ndarray, segment_ids: np.ndarray,
                    padding_mask: np.ndarray) -> dict[str, np.ndarray]:
+        prepared = self._prepare(token_ids, segment_ids, padding_mask)
+        if prepared[2] in self.capacities:
+            result = self._run_one_program(*prepared)
+            if result is not None:
+                return result
+            self.fallbacks += 1
+        return self._run_segmented(*prepared)
+
+    def _prepare(self, token_ids: np.ndarray, segment_ids: np.ndarray, padding_mask: np.ndarray):
+        """Pads a chunk to its buckets: `(tensors, batch_size, length, lengths)`."""
         batch_size = token_ids.shape[0]
         padded_batch = round_up_batch(batch_size) if self.pad_batch else batch_size
         length = round_up_length(_longest_live(padding_mask), self.length_bucket, self.backbone.max_sequence_length)
-        token_ids, segment_ids, padding_mask = (_pad(a, padded_batch, length)
-                                                for a in (token_ids, segment_ids, padding_mask))
-        lengths = padding_mask.sum(axis=1).astype(np.int32)
-        lengths_tensor = ops.convert_to_tensor(lengths)
+        arrays = [_pad(a, padded_batch, length) for a in (token_ids, segment_ids, padding_mask)]
+        lengths = arrays[2].sum(axis=1).astype(np.int32)
+        tensors = tuple(ops.convert_to_tensor(a) for a in arrays) + (ops.convert_to_tensor(lengths),)
+        return tensors, batch_size, length, lengths
 
-        args: tuple = tuple(ops.convert_to_tensor(a) for a in (token_ids, segment_ids, padding_mask)) + (lengths_tensor,)
-        kept = []
+    def _run_one_program(self, tensors: tuple, batch_size: int, length: int,
+                         lengths: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The whole encoder as one program cut to `capacities[length]`; None if a row kept more."""
+        self.shapes_seen.add((-1, int(tensors[0].shape[0]), length))
+        outputs = self._one_program(*tensors)
+        if bool(ops.convert_to_numpy(outputs["overflow"])):
+            return None
+        result = {key: np.asarray(ops.convert_to_numpy(value))[:batch_size]
+                  for key, value in outputs.items() if key != "overflow"}
+        result["kept_tokens"] = result["kept_tokens"].astype(np.int32)
+        result["sequence_lengths"] = lengths[:batch_size]
+        return result
+
+    def _run_segmented(self, tensors: tuple, batch_size: int, length: int,
+                       lengths: np.ndarray) -> dict[str, np.ndarray]:
+        """Segment by segment; after each compaction layer, the host cuts to the longest kept row."""
+        args, lengths_tensor, kept = tensors, tensors[-1], []
         for k, segment in enumerate(self._segments):
-            self.shapes_seen.add((k, padded_batch, length))
+            self.shapes_seen.add((k, int(tensors[0].shape[0]), length))
             outputs = segment(*args)
             if k == len(self.compact_layers):
                 break
@@ -193,6 +251,23 @@ class TokenDroppingRunner:
             return ops.take_along_axis(state, order[:, :, None], axis=1), ops.stack(counts, axis=1)
 
         return segment
+
+    def _one_program_function(self, token_ids, segment_ids, padding_mask, lengths):
+        """Every segment in one program, each compaction layer's output cut to its static capacity.
+
+        Also returns `overflow`: whether any row kept more tokens than a capacity (then the cut lost live
+        tokens and the result must not be used).
+        """
+        capacities = self.capacities[token_ids.shape[1]]
+        outputs = self._segment_functions[0](token_ids, segment_ids, padding_mask, lengths)
+        kept, overflow = [], ops.zeros((), "bool")
+        for k, capacity in enumerate(capacities):
+            state, counts = outputs
+            kept.append(counts)
+            overflow = ops.logical_or(overflow, ops.any(counts[:, -1] > capacity))
+            outputs = self._segment_functions[k + 1](state[:, :capacity], lengths)
+        kept.append(outputs["kept_tokens"])
+        return {**outputs, "kept_tokens": ops.concatenate(kept, axis=1), "overflow": overflow}
 
     def _embed(self, token_ids, segment_ids):
         backbone = self.backbone

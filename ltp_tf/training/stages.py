@@ -70,57 +70,39 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
     """Trains `stage` from the `source` model and writes its checkpoint (see the module docstring)."""
     settings = config.stage_settings(stage)
     checkpoint_dir = layout.stage_dir(config, stage)
-    work_dir = layout.work_dir(checkpoint_dir)
-    record = stage_settings_record(config, stage, len(data.train))
     per_epoch = steps_per_epoch(len(data.train), config.bs)
     period = config.save_step or per_epoch
     num_periods = math.ceil(settings.epoch * per_epoch / period)
-    total_steps = num_periods * period
     context = StageContext(config=config, stage=stage, settings=settings, checkpoint_dir=checkpoint_dir,
-                           work_dir=work_dir, steps_per_epoch=per_epoch, total_steps=total_steps)
+                           work_dir=layout.work_dir(checkpoint_dir), steps_per_epoch=per_epoch,
+                           total_steps=num_periods * period)
+    record = stage_settings_record(config, stage, len(data.train))
 
-    with model_scope(config):
-        model = stage_model(source, stage, config.pruning_config(stage), settings.threshold_lr / settings.lr,
-                            resolve_dtype_policy(config.mixed_precision))
-        if plugins.model_transform is not None:
-            model = plugins.model_transform(model, context)
-        loss = _task_loss(data)
-        if plugins.loss_transform is not None:
-            loss = plugins.loss_transform(loss, context)
-        model.compile(optimizer=make_optimizer(settings.lr, total_steps, config.warmup_ratio, config.weight_decay,
-                                               config.max_grad_norm),
-                      loss=loss, metrics=_train_metrics(data), jit_compile=config.jit_compile)
-
-    state = _resume_state(work_dir, fingerprint(record), model)
+    model = _compiled_model(context, data, source, plugins)
+    state = _resume_state(context.work_dir, fingerprint(record), model)
     evaluator = Evaluator(model, data.task, config.eval_batch_size, config.pad_to_multiple_of, config.jit_compile)
     dev_split = data.task.dev_splits[0]
     evaluate_callback = EvaluateAndCheckpoint(
-        evaluator, data.dev[dev_split], primary_metric(data.task), work_dir, state, progress_lib.load_best(work_dir),
-        period, log_pruning=config.pruning_config(stage).prune_mode != "none")
+        evaluator, data.dev[dev_split], primary_metric(data.task), context.work_dir, state,
+        progress_lib.load_best(context.work_dir), period,
+        log_pruning=config.pruning_config(stage).prune_mode != "none")
     start = time.time()
     if state.periods_done < num_periods:
-        logging.info("Stage %s: %d steps (%d per epoch, evaluation every %d), from step %d -> %s", stage, total_steps,
-                     per_epoch, period, state.periods_done * period, checkpoint_dir)
-        batches = TrainBatches(data.train, config.bs, config.seed, num_steps=total_steps - state.periods_done * period,
-                               start_step=state.periods_done * period, pad_to_multiple_of=config.pad_to_multiple_of)
-        os.makedirs(work_dir, exist_ok=True)
-        callbacks = [*plugins.callbacks(context), evaluate_callback,
-                     keras.callbacks.CSVLogger(progress_lib.metrics_file(work_dir), append=True)]
-        model.fit(fit_input(batches), epochs=num_periods, initial_epoch=state.periods_done, steps_per_epoch=period,
-                  shuffle=False, callbacks=callbacks, verbose=config.verbose)
+        _fit(context, data, model, state.periods_done, period, [*plugins.callbacks(context), evaluate_callback])
 
+    # Final weights: the best on dev, or the last ones with --no_load.
     best = evaluate_callback.best
     final_period = num_periods if config.no_load or best is None else best.period
     if final_period != num_periods:
-        model.load_weights(progress_lib.best_weights_file(work_dir))
+        model.load_weights(progress_lib.best_weights_file(context.work_dir))
     # The last evaluation of this run already measured the final weights if they are its weights.
     reuse = evaluate_callback.last_evaluation if final_period == evaluate_callback.progress.periods_done else None
     evaluations = {split: reuse if split == dev_split and reuse is not None else evaluator.evaluate(values)
                    for split, values in data.dev.items()}
-    history = evaluate_callback.progress.history
-    train_info = {"steps": total_steps, "steps_per_epoch": per_epoch, "evaluation_period": period,
+    train_info = {"steps": context.total_steps, "steps_per_epoch": per_epoch, "evaluation_period": period,
                   "seconds_this_run": round(time.time() - start, 1), "kept": "last" if config.no_load else "best",
-                  "best_period": None if best is None else best.period, "history": list(history)}
+                  "best_period": None if best is None else best.period,
+                  "history": list(evaluate_callback.progress.history)}
     report = stage_report(stage, checkpoint_dir, evaluations, thresholds(model), train_info)
 
     final = model if plugins.save_transform is None else plugins.save_transform(model, context)
@@ -133,6 +115,39 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
                   "fingerprint": fingerprint(record), "train_config": config.to_dict()})
     finalize(checkpoint_dir)
     return StageResult(checkpoint_dir, stored, report)
+
+
+def _compiled_model(context: StageContext, data: TaskData, source: TokenPruningClassifier,
+                    plugins: StagePlugins) -> keras.Model:
+    """The stage's model from `source`, transformed by the plugins and compiled (in the model scope)."""
+    config, settings = context.config, context.settings
+    with model_scope(config):
+        model = stage_model(source, context.stage, config.pruning_config(context.stage),
+                            settings.threshold_lr / settings.lr, resolve_dtype_policy(config.mixed_precision))
+        if plugins.model_transform is not None:
+            model = plugins.model_transform(model, context)
+        loss = _task_loss(data)
+        if plugins.loss_transform is not None:
+            loss = plugins.loss_transform(loss, context)
+        model.compile(optimizer=make_optimizer(settings.lr, context.total_steps, config.warmup_ratio,
+                                               config.weight_decay, config.max_grad_norm),
+                      loss=loss, metrics=_train_metrics(data), jit_compile=config.jit_compile)
+    return model
+
+
+def _fit(context: StageContext, data: TaskData, model: keras.Model, periods_done: int, period: int,
+         callbacks: list[keras.callbacks.Callback]) -> None:
+    """Trains the remaining evaluation periods; the CSV log goes last, after evaluation added its values."""
+    config = context.config
+    first_step = periods_done * period
+    logging.info("Stage %s: %d steps (%d per epoch, evaluation every %d), from step %d -> %s", context.stage,
+                 context.total_steps, context.steps_per_epoch, period, first_step, context.checkpoint_dir)
+    batches = TrainBatches(data.train, config.bs, config.seed, num_steps=context.total_steps - first_step,
+                           start_step=first_step, pad_to_multiple_of=config.pad_to_multiple_of)
+    os.makedirs(context.work_dir, exist_ok=True)
+    csv_log = keras.callbacks.CSVLogger(progress_lib.metrics_file(context.work_dir), append=True)
+    model.fit(fit_input(batches), epochs=context.total_steps // period, initial_epoch=periods_done,
+              steps_per_epoch=period, shuffle=False, callbacks=[*callbacks, csv_log], verbose=config.verbose)
 
 
 def finalize(checkpoint_dir: str) -> None:

@@ -107,6 +107,20 @@ def test_chunks_sorting_and_batch_padding_keep_input_order(models):
         assert all(b & (b - 1) == 0 for b in batch_sizes) if pad_batch else max(batch_sizes) <= max_batch_size
 
 
+def test_one_program_path_with_fitted_capacities(models):
+    model = models["topk"]  # top-k keeps ceil(0.3 * length) at the last layer: predictable per length
+    runner = TokenDroppingRunner(model, jit_compile=True)
+    capacities = runner.fit_capacities(_inputs([25, 20]), batch_size=2)
+    assert capacities == {32: (8,)}  # bucket of 25; ceil(0.3 * 25) = 8 kept
+    runner.shapes_seen.clear()
+    inputs = _inputs([25, 18, 22], seed=5)
+    _assert_same(runner(inputs), _masked(model, inputs))
+    assert runner.fallbacks == 0 and {s for s, _, _ in runner.shapes_seen} == {-1}
+    longer = _inputs([32, 30], seed=6)  # same bucket, keeps 10 > 8: detected, recomputed by segments
+    _assert_same(runner(longer), _masked(model, longer))
+    assert runner.fallbacks == 1 and {s for s, _, _ in runner.shapes_seen} == {-1, 0, 1}
+
+
 def test_bucketed_padding_does_not_change_results(models):
     """Extra padding slots, in the input or from rounding kept lengths up, are dead tokens."""
     model = models["threshold"]

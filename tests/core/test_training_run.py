@@ -60,7 +60,7 @@ def tiny(tmp_path_factory):
 def _config(tiny, out, **changes):
     values = dict(task="sst2", restore=tiny["checkpoint"], features_dir=tiny["features"], output_dir=str(out),
                   max_seq_length=SEQ, bs=8, lr=1e-3, epoch=1, final_token_threshold=0.02, threshold_lr=1e-3,
-                  verbose=0, seed=1)
+                  verbose=0, seed=1, pad_to_multiple_of=SEQ)
     values.update(changes)
     return TrainConfig(**values)
 
@@ -164,7 +164,7 @@ def test_cli_on_jax_without_tensorflow(tiny, tmp_path):
               "from absl import app\nfrom ltp_tf.train import main\napp.run(main)\n")
     args = ["--task=sst2", f"--restore={tiny['checkpoint']}", f"--features_dir={tiny['features']}",
             f"--output_dir={tmp_path}", f"--max_seq_length={SEQ}", "--bs=8", "--lr=1e-3", "--epoch=1",
-            "--stages=soft,hard", "--verbose=0"]
+            "--stages=soft,hard", "--verbose=0", f"--pad_to_multiple_of={SEQ}"]
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     result = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=300)
