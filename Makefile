@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-tf test-jax clean
+.PHONY: venv run demo test test-tf test-jax clean
 
 $(STAMP): requirements.txt setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,12 @@ $(STAMP): requirements.txt setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
+# The main job: the LTP recipe (dense fine-tune, soft threshold search, hard fine-tune) on SST-2.
 run: venv
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m ltp_tf.train --flagfile=glue_sst2.flags
+
+# What each layer keeps on a few SST-2 dev sentences, with untrained thresholds.
+demo: venv
 	$(BIN)/python -m ltp_tf.demo
 
 test: test-tf test-jax

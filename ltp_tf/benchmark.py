@@ -37,6 +37,10 @@ _MAX_EXAMPLES = flags.DEFINE_integer("max_examples", None, "Dev examples for thr
                                      lower_bound=1)
 _LATENCY_EXAMPLES = flags.DEFINE_integer("latency_examples", 200, "Dev examples timed one at a time.", lower_bound=1)
 _LENGTH_BUCKET = flags.DEFINE_integer("length_bucket", 8, "The runner's length bucket.", lower_bound=1)
+_CALIBRATION_EXAMPLES = flags.DEFINE_integer(
+    "calibration_examples", 1000, "Training examples from which the runner learns its batch-1 capacities "
+    "(`TokenDroppingRunner.fit_capacities`: one program per call instead of one per pruning layer). 0: off.",
+    lower_bound=0)
 _THREADS = flags.DEFINE_integer("threads", None, "onnxruntime intra-op threads (default: its own choice).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder (default: ../shared/data/glue).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Where the result files go.")
@@ -93,10 +97,11 @@ def main(argv: list[str]) -> None:
         exports = {name: _export(path, name, workdir, onnx="onnxruntime" in engines)
                    for name, path in (("dense", dense_path), ("pruned", pruned_path))}
 
-    rows = []
+    calibration, calibration_note = _calibration_features(task, pruned, _CALIBRATION_EXAMPLES.value)
+    rows, fallbacks = [], {}
     latency_count = min(_LATENCY_EXAMPLES.value, total)
     for engine in engines:
-        predictors = _predictors(engine, models, exports)
+        predictors = _predictors(engine, models, exports, calibration)
         single = benchmarking.batches(features, 1, latency_count)
         difference = _max_logit_difference(predictors["pruned"], reference, single[:16])
         for batch_size, inputs in [(1, single)] + [(b, benchmarking.batches(features, b, total)) for b in batch_sizes]:
@@ -110,6 +115,8 @@ def main(argv: list[str]) -> None:
                                                         flops_reduction(engine, total, batch_size), difference))
             print("\n".join(benchmarking.markdown_table(rows[-2 if batch_size == 1 else -1:]).splitlines()[2:]),
                   flush=True)
+        if isinstance(predictors["pruned"], TokenDroppingRunner) and predictors["pruned"].capacities:
+            fallbacks[engine] = predictors["pruned"].fallbacks
 
     scan = _length_scan(dense_model, features, _checked_lengths(_LENGTH_SCAN.value, backbone.max_sequence_length))
     info = {
@@ -126,6 +133,8 @@ def main(argv: list[str]) -> None:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
         "load average (1 min) before / after": f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}",
         "length bucket": _LENGTH_BUCKET.value,
+        "runner capacities (batch 1)": calibration_note,
+        "runner calls recomputed by segments (kept more than the capacities), timed + warm-up passes": fallbacks,
         "dense baseline": "the same weights with prune_mode=none, through the same engine",
         "dense batch-1 latency (ms, median) by sequence length, keras_xla": scan,
     }
@@ -136,14 +145,32 @@ def main(argv: list[str]) -> None:
     _remove_tree(workdir)
 
 
-def _predictors(engine: str, models: dict, exports: dict) -> dict:
+def _calibration_features(task, checkpoint, count: int) -> tuple[dict | None, str]:
+    """The first `count` training examples, tokenized (the runner fits its capacities on them, not on dev)."""
+    from ltp_tf.data import read_split, tokenize
+    from ltp_tf.serving.text import checkpoint_preprocessor
+
+    if not count:
+        return None, "off (--calibration_examples=0): every call runs segment by segment"
+    try:
+        examples = read_split(task, "train", _DATA_DIR.value).take(count)
+    except FileNotFoundError as error:
+        return None, f"off: no training split to fit them on ({error})"
+    features = tokenize(checkpoint_preprocessor(checkpoint), examples.texts).as_dict()
+    return features, f"fitted on the first {len(examples)} {task.name} training examples at batch 1"
+
+
+def _predictors(engine: str, models: dict, exports: dict, calibration: dict | None) -> dict:
     """`{"dense": predict, "pruned": predict}` for an engine; each maps a batch to `{"logits", ...}`."""
     from ltp_tf.serving import TokenDroppingRunner
 
     if engine in ("keras_xla", "keras"):
-        return {name: TokenDroppingRunner(model, length_bucket=_LENGTH_BUCKET.value,
-                                          jit_compile=engine == "keras_xla")
-                for name, model in models.items()}
+        runners = {name: TokenDroppingRunner(model, length_bucket=_LENGTH_BUCKET.value,
+                                             jit_compile=engine == "keras_xla")
+                   for name, model in models.items()}
+        if calibration is not None:
+            runners["pruned"].fit_capacities(calibration, batch_size=1)
+        return runners
     if engine == "saved_model":
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (the SavedModel's tokenizer ops)

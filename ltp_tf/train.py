@@ -66,6 +66,44 @@ _PAD_TO = flags.DEFINE_integer("pad_to_multiple_of", 8, "Batch widths are rounde
 _VERBOSE = flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per period.")
 
 
+# Training past one device (ltp_tf.distribution).
+_DISTRIBUTION = flags.DEFINE_string("distribution_strategy", "none", "none, mirrored, multi_worker_mirrored (TF_CONFIG), "
+                                    "tpu (TensorFlow backend) or data_parallel (JAX backend). --bs is the global batch.")
+_TPU_ADDRESS = flags.DEFINE_string("tpu_address", None, "With --distribution_strategy=tpu: the TPU name or grpc address.")
+_LR_SCHEDULER = flags.DEFINE_string("lr_scheduler_type", "linear", "linear (decay to 0 after warm-up) or constant.")
+# Weight pruning and distillation (ltp_tf.sparsity), the flags of Intel Neural Compressor's GLUE example.
+_DO_PRUNE = flags.DEFINE_boolean("do_prune", False, "Prune weights in structured patterns during the stages.")
+_TARGET_SPARSITY = flags.DEFINE_float("target_sparsity", 0.9, "Final weight sparsity.")
+_PRUNING_PATTERN = flags.DEFINE_string("pruning_pattern", "4x1", "NxM (e.g. 4x1), N:M (e.g. 2:4), 1xchannel or channelx1.")
+_PRUNING_FREQUENCY = flags.DEFINE_integer("pruning_frequency", 50, "Optimizer steps between mask updates.")
+_SPARSITY_WARM_EPOCHS = flags.DEFINE_float("sparsity_warm_epochs", 1.0, "Epochs before the first mask update.")
+_COOLDOWN_EPOCHS = flags.DEFINE_float("cooldown_epochs", 0.0, "Epochs after the last mask update.")
+_PRUNING_TYPE = flags.DEFINE_string("pruning_type", "snip_momentum", "magnitude, snip or snip_momentum.")
+_PRUNING_SCOPE = flags.DEFINE_string("pruning_scope", "global", "global (one ranking) or local (per layer).")
+_SPARSITY_DECAY = flags.DEFINE_string("sparsity_decay_type", "exp", "exp, cos, linear or cube.")
+_MAX_SPARSITY_OP = flags.DEFINE_float("max_sparsity_ratio_per_op", 0.98, "Largest sparsity of one layer.")
+_MIN_SPARSITY_OP = flags.DEFINE_float("min_sparsity_ratio_per_op", 0.0, "Smallest sparsity of one layer.")
+_PRUNING_CONFIG_FILE = flags.DEFINE_string("pruning_config_file", None, "JSON or YAML file of mixed per-layer configs.")
+_DISTILL_WEIGHT = flags.DEFINE_float("distill_loss_weight", 0.0, "> 0: distil from the dense teacher with this weight.")
+_DISTILL_MODE = flags.DEFINE_string("distill_mode", "hidden_mse", "hidden_mse (replaces the task loss, as the "
+                                    "reference) or logits_kl (added to it).")
+_DISTILL_TEMPERATURE = flags.DEFINE_float("distill_temperature", 1.0, "Softmax temperature of logits_kl.")
+
+
+def weight_pruning_from_flags() -> dict | None:
+    """The weight-pruning settings of the parsed flags, or None when neither pruning nor distillation is on."""
+    if not _DO_PRUNE.value and not _DISTILL_WEIGHT.value:
+        return None
+    return {"do_prune": _DO_PRUNE.value, "target_sparsity": _TARGET_SPARSITY.value,
+            "pruning_pattern": _PRUNING_PATTERN.value, "pruning_frequency": _PRUNING_FREQUENCY.value,
+            "sparsity_warm_epochs": _SPARSITY_WARM_EPOCHS.value, "cooldown_epochs": _COOLDOWN_EPOCHS.value,
+            "pruning_type": _PRUNING_TYPE.value, "pruning_scope": _PRUNING_SCOPE.value,
+            "sparsity_decay_type": _SPARSITY_DECAY.value, "max_sparsity_ratio_per_op": _MAX_SPARSITY_OP.value,
+            "min_sparsity_ratio_per_op": _MIN_SPARSITY_OP.value, "pruning_config_file": _PRUNING_CONFIG_FILE.value,
+            "distill_loss_weight": _DISTILL_WEIGHT.value, "distill_mode": _DISTILL_MODE.value,
+            "distill_temperature": _DISTILL_TEMPERATURE.value}
+
+
 def config_from_flags() -> TrainConfig:
     """The validated `TrainConfig` of the parsed flags (the only place that reads `FLAGS`)."""
     if _TASK.value is None:
@@ -89,7 +127,9 @@ def config_from_flags() -> TrainConfig:
         save_step=_SAVE_STEP.value, no_load=_NO_LOAD.value, final_token_threshold=_FINAL_TOKEN_THRESHOLD.value,
         token_keep_rate=_TOKEN_KEEP_RATE.value, scoring_mode=_SCORING_MODE.value, temperature=_TEMPERATURE.value,
         mask_loss_weight=_LAMBDA.value, jit_compile=_JIT_COMPILE.value, mixed_precision=_MIXED_PRECISION.value,
-        pad_to_multiple_of=_PAD_TO.value, verbose=_VERBOSE.value)
+        pad_to_multiple_of=_PAD_TO.value, verbose=_VERBOSE.value, distribution_strategy=_DISTRIBUTION.value,
+        tpu_address=_TPU_ADDRESS.value, lr_scheduler_type=_LR_SCHEDULER.value,
+        weight_pruning=weight_pruning_from_flags())
 
 
 def _restore_stage(restore: str | None) -> str | None:

@@ -93,8 +93,8 @@ class TokenDroppingRunner:
         self._segment_functions = [self._segment_function(k) for k in range(len(self.compact_layers) + 1)]
         self._segments = [compile_function(fn, self._variables, self.jit_compile) for fn in self._segment_functions]
         self._one_program = compile_function(self._one_program_function, self._variables, self.jit_compile)
-        # Input length bucket -> static output length of each compaction layer (see `fit_capacities`).
-        self.capacities: dict[int, tuple[int, ...]] = {}
+        # (padded batch, input length bucket) -> static output length of each compaction layer.
+        self.capacities: dict[tuple[int, int], tuple[int, ...]] = {}
         # (segment, batch, length) of every program run so far (segment -1: the one-program path).
         self.shapes_seen: set[tuple[int, int, int]] = set()
         self.fallbacks = 0  # one-program runs that kept more tokens than their capacities
@@ -113,16 +113,18 @@ class TokenDroppingRunner:
         inverse[order] = np.arange(batch_size)
         return {key: np.concatenate([piece[key] for piece in pieces])[inverse] for key in pieces[0]}
 
-    def fit_capacities(self, inputs: Mapping[str, Any], batch_size: int = 1) -> dict[int, tuple[int, ...]]:
+    def fit_capacities(self, inputs: Mapping[str, Any],
+                       batch_size: int = 1) -> dict[tuple[int, int], tuple[int, ...]]:
         """Learns static per-layer lengths from sample inputs, so later calls run as one program.
 
         The sample (e.g. training sentences) is run in consecutive batches of `batch_size` — the batch
-        size that will be served — and for each input length bucket the longest kept row of every
-        compaction layer (bucketed) is recorded. A later call whose input bucket was seen runs the whole
+        size that will be served — and for each (batch, input length) bucket the longest kept row of
+        every compaction layer (bucketed) is recorded. A later call of a recorded bucket runs the whole
         encoder as one compiled program, cutting each compaction layer's output to that length: no host
         round trip in between. If a batch keeps more tokens than recorded, the program reports it and
-        the call is recomputed by the segmented path, so outputs never depend on the capacities.
-        Calling it again widens the capacities. Returns them.
+        the call is recomputed by the segmented path, so outputs never depend on the capacities. Worth
+        it where round trips cost more than the padding (batch 1); calls of other batch sizes keep the
+        segmented path. Calling it again widens the capacities. Returns them.
         """
         token_ids, segment_ids, padding_mask = self._validate(inputs)
         for start in range(0, len(token_ids), batch_size):
@@ -133,8 +135,9 @@ class TokenDroppingRunner:
             for layer in self.compact_layers:
                 previous = round_up_length(int(kept[:, layer].max()), self.length_bucket, previous)
                 capacities.append(previous)
-            seen = self.capacities.get(prepared[2], capacities)
-            self.capacities[prepared[2]] = tuple(max(a, b) for a, b in zip(seen, capacities))
+            key = (int(prepared[0][0].shape[0]), prepared[2])
+            seen = self.capacities.get(key, capacities)
+            self.capacities[key] = tuple(max(a, b) for a, b in zip(seen, capacities))
         # Programs compiled for the old capacities are stale: start a fresh cache.
         self._one_program = compile_function(self._one_program_function, self._variables, self.jit_compile)
         return dict(self.capacities)
@@ -167,7 +170,7 @@ class TokenDroppingRunner:
     def _run_chunk(self, token_ids: np.ndarray, segment_ids: np.ndarray,
                    padding_mask: np.ndarray) -> dict[str, np.ndarray]:
         prepared = self._prepare(token_ids, segment_ids, padding_mask)
-        if prepared[2] in self.capacities:
+        if (int(prepared[0][0].shape[0]), prepared[2]) in self.capacities:
             result = self._run_one_program(*prepared)
             if result is not None:
                 return result
@@ -186,7 +189,7 @@ class TokenDroppingRunner:
 
     def _run_one_program(self, tensors: tuple, batch_size: int, length: int,
                          lengths: np.ndarray) -> dict[str, np.ndarray] | None:
-        """The whole encoder as one program cut to `capacities[length]`; None if a row kept more."""
+        """The whole encoder as one program cut to its bucket's capacities; None if a row kept more."""
         self.shapes_seen.add((-1, int(tensors[0].shape[0]), length))
         outputs = self._one_program(*tensors)
         if bool(ops.convert_to_numpy(outputs["overflow"])):
@@ -258,7 +261,7 @@ class TokenDroppingRunner:
         Also returns `overflow`: whether any row kept more tokens than a capacity (then the cut lost live
         tokens and the result must not be used).
         """
-        capacities = self.capacities[token_ids.shape[1]]
+        capacities = self.capacities[(token_ids.shape[0], token_ids.shape[1])]
         outputs = self._segment_functions[0](token_ids, segment_ids, padding_mask, lengths)
         kept, overflow = [], ops.zeros((), "bool")
         for k, capacity in enumerate(capacities):

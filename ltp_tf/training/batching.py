@@ -33,7 +33,8 @@ def make_inputs(data: LabeledFeatures, index: np.ndarray, multiple: int) -> dict
     features = data.features
     width = padded_width(int(features.lengths[index].max()), multiple, features.token_ids.shape[1])
     return {"token_ids": features.token_ids[index, :width], "segment_ids": features.segment_ids[index, :width],
-            "padding_mask": features.padding_mask[index, :width]}
+            # int32, not bool: tf.distribute cannot aggregate boolean inputs across replicas.
+            "padding_mask": features.padding_mask[index, :width].astype("int32")}
 
 
 def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:

@@ -22,6 +22,7 @@ TRAINING_STAGES = STAGES[1:]
 STAGE_SOURCES = {"finetune": None, "soft": "finetune", "hard": "soft", "topk": "finetune", "threshold": "finetune"}
 # Stages that read their hyper-parameters from the `--hard_*` flags (LTP runs the baselines like the hard stage).
 HARD_LIKE = ("hard", "topk", "threshold")
+LR_SCHEDULERS = ("linear", "constant")
 MIXED_PRECISION = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 DEFAULT_OUTPUT_DIR = "outputs"
 
@@ -70,6 +71,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_ratio: float = 0.0
     max_grad_norm: float = 1.0
+    lr_scheduler_type: str = "linear"
     save_step: int | None = None
     no_load: bool = False
     # Token pruning (LTP's config.json keys and flags).
@@ -83,8 +85,11 @@ class TrainConfig:
     mixed_precision: str = "auto"
     pad_to_multiple_of: int = 8
     verbose: int = 1
-    # Training past one device belongs to `ltp_tf.distribution` (`--distribution_strategy`); "none" here.
+    # Training past one device (`ltp_tf.distribution`): none, mirrored, multi_worker_mirrored, tpu, data_parallel.
     distribution_strategy: str = "none"
+    tpu_address: str | None = None
+    # Weight pruning and distillation (`ltp_tf.sparsity.WeightPruningConfig` fields); None: off.
+    weight_pruning: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -218,9 +223,18 @@ def validate(config: TrainConfig) -> None:
                          f"Received: --mixed_precision={config.mixed_precision}")
     if config.verbose not in (0, 1, 2):
         raise ValueError(f"`--verbose` must be 0, 1 or 2. Received: --verbose={config.verbose}")
-    if config.distribution_strategy != "none":
-        raise ValueError("`--distribution_strategy` is not supported by this training loop yet; only 'none'. "
+    from ltp_tf.distribution import STRATEGIES
+
+    if config.lr_scheduler_type not in LR_SCHEDULERS:
+        raise ValueError(f"`--lr_scheduler_type` must be one of {list(LR_SCHEDULERS)}. "
+                         f"Received: --lr_scheduler_type={config.lr_scheduler_type}")
+    if config.distribution_strategy not in STRATEGIES:
+        raise ValueError(f"`--distribution_strategy` must be one of {list(STRATEGIES)}. "
                          f"Received: --distribution_strategy={config.distribution_strategy}")
+    if config.weight_pruning is not None:
+        from ltp_tf.sparsity import WeightPruningConfig
+
+        WeightPruningConfig.from_dict(config.weight_pruning)  # validates every weight-pruning flag
     if not str(config.output_dir).strip():
         raise ValueError("`--output_dir` must be a folder path. Received: --output_dir=''")
     _check_stage_sources(config)

@@ -45,9 +45,14 @@ def preflight(config: TrainConfig) -> None:
                              f"use the `threshold` stage for manual thresholds. Received: --restore={config.restore}")
 
 
-def run(config: TrainConfig, plugins: StagePlugins = StagePlugins()) -> dict[str, Any]:
-    """Runs `config.stages`; returns (and writes to `<out>/<TASK>/report.json`) the run's report."""
+def run(config: TrainConfig, plugins: StagePlugins | None = None) -> dict[str, Any]:
+    """Runs `config.stages`; returns (and writes to `<out>/<TASK>/report.json`) the run's report.
+
+    `plugins` default: weight pruning / distillation when `config.weight_pruning` asks for it.
+    """
     preflight(config)
+    if plugins is None:
+        plugins = default_plugins(config)
     import keras
 
     keras.utils.set_random_seed(config.seed)
@@ -74,6 +79,16 @@ def run(config: TrainConfig, plugins: StagePlugins = StagePlugins()) -> dict[str
         print(format_summary(report), flush=True)
         print(f"Report: {layout.report_file(config)}", flush=True)
     return report
+
+
+def default_plugins(config: TrainConfig) -> StagePlugins:
+    """The stage plugins a config asks for: weight pruning and distillation (`ltp_tf.sparsity`), or none."""
+    if config.weight_pruning is None:
+        return StagePlugins()
+    from ltp_tf.sparsity import WeightPruningConfig
+    from ltp_tf.training.weight_pruning import weight_pruning_plugins
+
+    return weight_pruning_plugins(WeightPruningConfig.from_dict(config.weight_pruning))
 
 
 def write_features(config: TrainConfig) -> None:

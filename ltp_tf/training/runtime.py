@@ -23,9 +23,14 @@ def resolve_dtype_policy(mixed_precision: str) -> str:
 
 
 def model_scope(config: TrainConfig) -> ContextManager:
-    """The scope models are built and compiled in: one device for `distribution_strategy="none"`.
+    """The scope models are built and compiled in: the distribution strategy's (`ltp_tf.distribution`).
 
-    This is where a distribution strategy's scope (`ltp_tf.distribution`) plugs in.
+    `--bs` is the global batch; it must split evenly over the replicas.
     """
-    del config
-    return contextlib.nullcontext()
+    if config.distribution_strategy == "none":
+        return contextlib.nullcontext()
+    from ltp_tf.distribution import check_global_batch, create_distribution
+
+    distribution = create_distribution(config.distribution_strategy, config.tpu_address)
+    check_global_batch(config.bs, distribution)
+    return distribution.scope()

@@ -130,7 +130,7 @@ def _compiled_model(context: StageContext, data: TaskData, source: TokenPruningC
         if plugins.loss_transform is not None:
             loss = plugins.loss_transform(loss, context)
         model.compile(optimizer=make_optimizer(settings.lr, context.total_steps, config.warmup_ratio,
-                                               config.weight_decay, config.max_grad_norm),
+                                               config.weight_decay, config.max_grad_norm, config.lr_scheduler_type),
                       loss=loss, metrics=_train_metrics(data), jit_compile=config.jit_compile)
     return model
 

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import keras
 
-from ltp_tf.sparsity import Distiller, WeightPruningConfig, dense_teacher, setup_weight_pruning, sparsity_report, strip
+from ltp_tf.sparsity import Distiller, WeightPruningConfig, dense_teacher, setup_weight_pruning, strip
 from ltp_tf.training.plugins import StageContext, StagePlugins
 
 
@@ -39,8 +39,3 @@ def weight_pruning_plugins(config: WeightPruningConfig) -> StagePlugins:
     if not config.do_prune and config.distill_loss_weight <= 0:
         return StagePlugins()
     return StagePlugins(callbacks=callbacks, model_transform=model_transform, save_transform=save_transform)
-
-
-def sparsity_summary(model: keras.Model) -> dict:
-    """The per-layer sparsity report of a (stripped) model, for the stage report."""
-    return sparsity_report(model).to_dict()

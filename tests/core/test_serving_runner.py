@@ -111,14 +111,18 @@ def test_one_program_path_with_fitted_capacities(models):
     model = models["topk"]  # top-k keeps ceil(0.3 * length) at the last layer: predictable per length
     runner = TokenDroppingRunner(model, jit_compile=True)
     capacities = runner.fit_capacities(_inputs([25, 20]), batch_size=2)
-    assert capacities == {32: (8,)}  # bucket of 25; ceil(0.3 * 25) = 8 kept
+    assert capacities == {(2, 32): (8,)}  # batch 2, bucket of 25; ceil(0.3 * 25) = 8 kept
     runner.shapes_seen.clear()
-    inputs = _inputs([25, 18, 22], seed=5)
+    inputs = _inputs([25, 18], seed=5)
     _assert_same(runner(inputs), _masked(model, inputs))
     assert runner.fallbacks == 0 and {s for s, _, _ in runner.shapes_seen} == {-1}
     longer = _inputs([32, 30], seed=6)  # same bucket, keeps 10 > 8: detected, recomputed by segments
     _assert_same(runner(longer), _masked(model, longer))
     assert runner.fallbacks == 1 and {s for s, _, _ in runner.shapes_seen} == {-1, 0, 1}
+    runner.shapes_seen.clear()
+    four = _inputs([25, 18, 22, 20], seed=7)  # batch 4 was not fitted: the segmented path
+    _assert_same(runner(four), _masked(model, four))
+    assert {s for s, _, _ in runner.shapes_seen} == {0, 1}
 
 
 def test_bucketed_padding_does_not_change_results(models):
