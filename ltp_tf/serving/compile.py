@@ -10,8 +10,6 @@ from typing import Callable, Sequence
 
 import keras
 
-COMPILING_BACKENDS = ("tensorflow", "jax")
-
 
 def compile_function(fn: Callable, variables: Sequence[keras.Variable], jit_compile: bool) -> Callable:
     """Compiles `fn`, which reads `variables` (and no other state), for the current Keras backend.

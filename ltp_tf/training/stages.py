@@ -92,7 +92,9 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
 
     # Final weights: the best on dev, or the last ones with --no_load.
     best = evaluate_callback.best
-    final_period = num_periods if config.no_load or best is None else best.period
+    # Weight pruning keeps the last weights: an earlier best may predate the target sparsity.
+    keep_last = config.no_load or best is None or bool(config.weight_pruning and config.weight_pruning["do_prune"])
+    final_period = num_periods if keep_last else best.period
     if final_period != num_periods:
         model.load_weights(progress_lib.best_weights_file(context.work_dir))
     # The last evaluation of this run already measured the final weights if they are its weights.
@@ -100,7 +102,7 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
     evaluations = {split: reuse if split == dev_split and reuse is not None else evaluator.evaluate(values)
                    for split, values in data.dev.items()}
     train_info = {"steps": context.total_steps, "steps_per_epoch": per_epoch, "evaluation_period": period,
-                  "seconds_this_run": round(time.time() - start, 1), "kept": "last" if config.no_load else "best",
+                  "seconds_this_run": round(time.time() - start, 1), "kept": "last" if keep_last else "best",
                   "best_period": None if best is None else best.period,
                   "history": list(evaluate_callback.progress.history)}
     report = stage_report(stage, checkpoint_dir, evaluations, thresholds(model), train_info)
