@@ -4,7 +4,7 @@
         saved_model.pb, variables/        the SavedModel (signatures: ltp_tf.serving.signatures)
         assets.extra/ltp_tf_export.json   task, labels, max_seq_length, tokenizer settings, signatures
         assets.extra/model.onnx           with `onnx=True`: the token-id signature as ONNX
-        assets.extra/verification.json    with `verify=True`: the parity report (ltp_tf.serving.verify)
+        assets.extra/verification.json    with `verify=True`: the parity report (ltp_tf.verify)
     <export_dir>/models.config            TF Serving config listing every model folder
 
 TF Serving ignores `assets.extra/` (it is the SavedModel's folder for files beside the graph).
@@ -122,8 +122,8 @@ def export_info(checkpoint, task, text_signature: bool, onnx: bool) -> dict[str,
 
 def run_verification(export_path: str, checkpoint_path: str, report_path: str, max_examples: int | None,
                      data_dir: str | None) -> dict[str, Any]:
-    """Runs `python -m ltp_tf.serving.verify` in a fresh process; raises if it fails, returns its report."""
-    command = [sys.executable, "-m", "ltp_tf.serving.verify", f"--export_path={export_path}",
+    """Runs `python -m ltp_tf.verify` in a fresh process; raises if it fails, returns its report."""
+    command = [sys.executable, "-m", "ltp_tf.verify", f"--export_path={export_path}",
                f"--checkpoint={checkpoint_path}", f"--report={report_path}"]
     if max_examples:
         command.append(f"--max_examples={max_examples}")
