@@ -51,6 +51,12 @@ class Point:
     flags: tuple[str, ...]
     restore_from: str | None = "dense"
 
+    @property
+    def final_stage(self) -> str:
+        """The stage whose checkpoint is this point's model (the last of its `--stages`)."""
+        stages = next(f for f in self.flags if f.startswith("--stages="))
+        return stages.split("=", 1)[1].split(",")[-1]
+
 
 def sweep_points(task: str, dense_epochs: int, prune_epochs: int, sparse_epochs: int, lambdas: list[str],
                  temperature: float, ltp_threshold: float, keep_rates: list[str], thresholds: list[str],
@@ -87,15 +93,17 @@ def point_command(point: Point, task: str, output_dir: str, common: list[str], s
     command = [sys.executable, "-m", "ltp_tf.train", f"--task={task}", f"--output_dir={output_dir}/{point.name}",
                f"--seed={seed}", "--verbose=2", *common, *point.flags]
     if point.restore_from is not None:
-        command.append(f"--restore={final_checkpoint(os.path.join(output_dir, point.restore_from))}")
+        source = next(p for p in POINTS_BY_NAME.values() if p.name == point.restore_from)
+        command.append(f"--restore={stage_report(os.path.join(output_dir, source.name), source)['checkpoint']}")
     return command
 
 
-def final_checkpoint(point_dir: str) -> str:
-    """The checkpoint of a point's last stage, from its report."""
-    report = read_report(point_dir)
-    last = list(report["stages"].values())[-1]
-    return last["checkpoint"]
+POINTS_BY_NAME: dict[str, Point] = {}
+
+
+def stage_report(point_dir: str, point: Point) -> dict[str, Any]:
+    """The report of a point's final stage (reports are keyed by stage name, not ordered)."""
+    return read_report(point_dir)["stages"][point.final_stage]
 
 
 def read_report(point_dir: str) -> dict[str, Any]:
@@ -149,6 +157,9 @@ def main(argv: list[str]) -> None:
         if unknown:
             raise ValueError(f"`--points` must name points of this sweep {[p.name for p in points]}. Received: {unknown}")
         points = [p for p in points if p.name in _POINTS.value or p.name == "dense"]
+    POINTS_BY_NAME.update({p.name: p for p in sweep_points(
+        task.name, _DENSE_EPOCHS.value, _PRUNE_EPOCHS.value, _SPARSE_EPOCHS.value, _LAMBDAS.value, _TEMPERATURE.value,
+        _LTP_THRESHOLD.value, _KEEP_RATES.value, _THRESHOLDS.value, _SPARSITY.value)})
     rows = []
     metric = primary_metric(task)
     split = task.dev_splits[0]
@@ -157,8 +168,7 @@ def main(argv: list[str]) -> None:
         printable = " ".join(shlex.quote(c) for c in ["python", *command[1:]])
         print(f"\n=== {point.name}: {printable}", flush=True)
         subprocess.run(command, check=True)
-        report = read_report(os.path.join(output_dir, point.name))
-        last = list(report["stages"].values())[-1]
+        last = stage_report(os.path.join(output_dir, point.name), point)
         latency = measure_latency(last["checkpoint"], task.name, _LATENCY_EXAMPLES.value)
         row = {"point": point.name, "method": point.method, "setting": point.setting, "metric": metric,
                "dev": last["dev"][split][metric], "all_metrics": last["dev"][split],

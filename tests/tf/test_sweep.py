@@ -1,0 +1,41 @@
+"""The sweep's plumbing: a two-point sweep (dense + top-k) on a tiny real slice writes its table and plot."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+from benchmarks.sweep import sweep_points
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_points_restore_from_dense_and_name_their_final_stage():
+    points = sweep_points("mrpc", 3, 1, 2, ["0.1"], 1e-3, 0.01, ["0.5"], ["0.01"], ["2:4", "4x1"])
+    names = [p.name for p in points]
+    assert names == ["dense", "ltp_lambda0.1", "topk_0.5", "threshold_0.01", "sparse_2in4", "sparse_4x1", "ltp_2in4"]
+    assert [p.final_stage for p in points] == ["finetune", "hard", "topk", "threshold", "finetune", "finetune", "hard"]
+    assert points[0].restore_from is None and points[-1].restore_from == "sparse_2in4"
+
+
+def test_two_point_sweep_writes_table_and_plot(tmp_path):
+    out = str(tmp_path / "sweep")
+    command = [sys.executable, "-m", "benchmarks.sweep", "--task=sst2", f"--output_dir={out}", "--points=topk_0.5",
+               "--keep_rates=0.5", "--dense_epochs=1", "--latency_examples=4",
+               "--train_flags=--max_train_examples=32,--max_eval_examples=16,--max_seq_length=32,--bs=16,"
+               "--jit_compile=false"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(os.path.join(out, "results.json")) as f:
+        rows = json.load(f)
+    assert [r["point"] for r in rows] == ["dense", "topk_0.5"]
+    assert rows[0]["flops_reduction"] == 1.0 and rows[1]["flops_reduction"] > 1.0
+    with open(os.path.join(out, "results.csv")) as f:
+        header = next(csv.reader(f))
+    assert {"method", "setting", "dev", "flops_reduction", "speedup_batch1", "command", "seed"} <= set(header)
+    table = open(os.path.join(out, "results.md")).read()
+    assert "| top-k | keep rate=0.5 |" in table and "python -m ltp_tf.train" in table
+    with open(os.path.join(out, "pareto.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
