@@ -59,7 +59,8 @@ _TOKEN_KEEP_RATE = flags.DEFINE_float("token_keep_rate", 0.5, "Top-k baseline: k
 _SCORING_MODE = flags.DEFINE_string("scoring_mode", "mean", "Token importance: mean or length_normalized.")
 _TEMPERATURE = flags.DEFINE_float("temperature", 1e-3, "Soft-mask temperature T.")
 _LAMBDA = flags.DEFINE_float("lambda", 0.1, "Weight of the mask loss lambda * sum_layers mean(mask).")
-_JIT_COMPILE = flags.DEFINE_boolean("jit_compile", True, "Compile training and evaluation steps with XLA.")
+_JIT_COMPILE = flags.DEFINE_boolean("jit_compile", None, "Compile training and evaluation steps with XLA. Unset: on "
+                                    "GPU/TPU and on JAX, off for TensorFlow on CPU (where XLA measured slower).")
 _MIXED_PRECISION = flags.DEFINE_string("mixed_precision", "auto", "auto (mixed_bfloat16 on GPU/TPU, float32 on CPU), "
                                        "float32, mixed_float16 or mixed_bfloat16.")
 _PAD_TO = flags.DEFINE_integer("pad_to_multiple_of", 8, "Batch widths are rounded up to a multiple of this.")

@@ -42,7 +42,7 @@ class TrainConfig:
 
     `None` means "not set": `model` defaults to the packaged MiniLM, `data_dir` to the shared GLUE folder,
     per-stage `*_lr` / `*_epoch` to `lr` / `epoch`, `threshold_lr` to the stage's learning rate,
-    `save_step` to "evaluate once per epoch", `eval_bs` to `bs`.
+    `save_step` to "evaluate once per epoch", `eval_bs` to `bs`, `jit_compile` to "XLA on GPU/TPU only".
     """
 
     task: str
@@ -81,7 +81,7 @@ class TrainConfig:
     temperature: float = 1e-3
     mask_loss_weight: float = 0.1  # the `--lambda` flag
     # Execution.
-    jit_compile: bool = True
+    jit_compile: bool | None = None  # None: XLA on a GPU/TPU, off on CPU (see runtime.resolve_jit_compile)
     mixed_precision: str = "auto"
     pad_to_multiple_of: int = 8
     verbose: int = 1
@@ -221,6 +221,8 @@ def validate(config: TrainConfig) -> None:
     if config.mixed_precision not in MIXED_PRECISION:
         raise ValueError(f"`--mixed_precision` must be one of {list(MIXED_PRECISION)}. "
                          f"Received: --mixed_precision={config.mixed_precision}")
+    if config.jit_compile not in (None, True, False):
+        raise ValueError(f"`--jit_compile` must be true, false or unset (auto). Received: --jit_compile={config.jit_compile}")
     if config.verbose not in (0, 1, 2):
         raise ValueError(f"`--verbose` must be 0, 1 or 2. Received: --verbose={config.verbose}")
     from ltp_tf.distribution import STRATEGIES

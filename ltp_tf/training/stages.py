@@ -35,7 +35,7 @@ from ltp_tf.training.modeling import float32_copy, stage_model, thresholds
 from ltp_tf.training.optim import make_optimizer
 from ltp_tf.training.plugins import StageContext, StagePlugins
 from ltp_tf.training.report import stage_report, write_json
-from ltp_tf.training.runtime import model_scope, resolve_dtype_policy
+from ltp_tf.training.runtime import model_scope, resolve_dtype_policy, resolve_jit_compile
 
 REPORT_FILE = "report.json"
 
@@ -80,7 +80,8 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
 
     model = _compiled_model(context, data, source, plugins)
     state = _resume_state(context.work_dir, fingerprint(record), model)
-    evaluator = Evaluator(model, data.task, config.eval_batch_size, config.pad_to_multiple_of, config.jit_compile)
+    evaluator = Evaluator(model, data.task, config.eval_batch_size, config.pad_to_multiple_of,
+                          resolve_jit_compile(config.jit_compile))
     dev_split = data.task.dev_splits[0]
     evaluate_callback = EvaluateAndCheckpoint(
         evaluator, data.dev[dev_split], primary_metric(data.task), context.work_dir, state,
@@ -133,7 +134,7 @@ def _compiled_model(context: StageContext, data: TaskData, source: TokenPruningC
             loss = plugins.loss_transform(loss, context)
         model.compile(optimizer=make_optimizer(settings.lr, context.total_steps, config.warmup_ratio,
                                                config.weight_decay, config.max_grad_norm, config.lr_scheduler_type),
-                      loss=loss, metrics=_train_metrics(data), jit_compile=config.jit_compile)
+                      loss=loss, metrics=_train_metrics(data), jit_compile=resolve_jit_compile(config.jit_compile))
     return model
 
 

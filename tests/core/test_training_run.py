@@ -60,7 +60,7 @@ def tiny(tmp_path_factory):
 def _config(tiny, out, **changes):
     values = dict(task="sst2", restore=tiny["checkpoint"], features_dir=tiny["features"], output_dir=str(out),
                   max_seq_length=SEQ, bs=8, lr=1e-3, epoch=1, final_token_threshold=0.02, threshold_lr=1e-3,
-                  verbose=0, seed=1, pad_to_multiple_of=SEQ, jit_compile=False)
+                  verbose=0, seed=1, pad_to_multiple_of=SEQ)
     values.update(changes)
     return TrainConfig(**values)
 

@@ -24,7 +24,7 @@ ACCURACY_BAR = 0.65
 COMMON = ["--task=sst2", "--max_train_examples=1024", "--max_eval_examples=200", "--max_seq_length=64", "--bs=32",
           "--finetune_lr=1e-4", "--finetune_epoch=2", "--soft_lr=5e-5", "--soft_epoch=1", "--hard_lr=5e-5",
           "--hard_epoch=1", "--final_token_threshold=0.005", "--temperature=1e-3", "--lambda=0.1",
-          "--nojit_compile", "--pad_to_multiple_of=16", "--verbose=2"]
+          "--pad_to_multiple_of=16", "--verbose=2"]
 
 
 def _train(out, stages):

@@ -57,6 +57,11 @@ def test_flags_map_onto_config(tmp_path):
     assert config.no_load and not config.jit_compile and config.pruning_config("topk").token_keep_rate == 0.2
 
 
+def test_unset_jit_compile_means_auto():
+    assert _config("--task=sst2").jit_compile is None
+    assert _config("--task=sst2", "--jit_compile").jit_compile is True
+
+
 def _fake_checkpoint(folder, stage):
     os.makedirs(folder)
     for name in ("model.keras", "vocab.txt"):
