@@ -31,7 +31,9 @@ from ltp_tf.training.config import TrainConfig, parse_stages, stages_from_maskin
     ({"stages": ("tokenize",)}, "`--stages=tokenize` writes features to --features_dir"),
     ({"model": "x", "restore": "y"}, "Set one of `--model`"),
     ({"restore": "./no/such/folder"}, "`--restore` must be an existing folder. Received: --restore=./no/such/folder"),
-    ({"distribution_strategy": "mirrored"}, "`--distribution_strategy` is not supported"),
+    ({"distribution_strategy": "horovod"}, "`--distribution_strategy` must be one of"),
+    ({"lr_scheduler_type": "cosine"}, "`--lr_scheduler_type` must be one of"),
+    ({"weight_pruning": {"do_prune": True, "pruning_pattern": "3:2"}}, "`pattern` must be"),
 ])
 def test_invalid_values_name_flag_and_value(changes, message):
     with pytest.raises(ValueError, match=message):

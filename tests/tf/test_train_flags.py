@@ -1,7 +1,6 @@
 """`ltp_tf.train` flags: every flagfile parses into a valid config, LTP-style flags map onto stages, and bad
 values fail before any work with a message naming the flag (also through the real command line)."""
 
-import glob
 import json
 import os
 import subprocess
@@ -15,7 +14,8 @@ from ltp_tf import train
 from ltp_tf.data.glue import TASKS
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FLAGFILES = sorted(glob.glob(os.path.join(REPO, "glue_*.flags")))
+# The LTP recipe flagfiles, one per task (other glue_*.flags files belong to other features).
+FLAGFILES = [os.path.join(REPO, f"glue_{task}.flags") for task in sorted(TASKS)]
 
 
 def _config(*args):
@@ -26,8 +26,8 @@ def _config(*args):
 
 
 def test_one_flagfile_per_task():
-    names = {os.path.basename(path)[len("glue_"):-len(".flags")] for path in FLAGFILES}
-    assert names == set(TASKS)
+    missing = [path for path in FLAGFILES if not os.path.isfile(path)]
+    assert not missing
 
 
 @pytest.mark.parametrize("path", FLAGFILES, ids=os.path.basename)
