@@ -2,7 +2,7 @@
 
     <work>/last/    model.weights.h5, progress.json    state after the last evaluation (weights and optimizer)
     <work>/best/    model.weights.h5, best.json        best weights on dev so far
-    <work>/metrics.csv                                               one row per evaluation (Keras CSVLogger)
+    <work>/metrics.csv                                 one row per evaluation (Keras CSVLogger)
 
 `last/` and `best/` are each written to a temporary folder and renamed into place, so they are always
 whole. `progress.json` records the evaluation periods done, the settings fingerprint (a resumed stage
