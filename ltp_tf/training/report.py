@@ -51,9 +51,9 @@ def format_summary(report: dict[str, Any]) -> str:
 
 
 def write_json(path: str, values: Any) -> None:
-    """Writes JSON atomically (temporary file, then rename)."""
+    """Writes JSON atomically (temporary file, then rename), keys in insertion order (stages in run order)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}{TMP_MARKER}{uuid.uuid4().hex[:8]}"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(values, f, indent=2, sort_keys=True, default=float)
+        json.dump(values, f, indent=2, default=float)
     os.replace(tmp, path)
