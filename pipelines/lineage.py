@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 
 from absl import app, flags
@@ -14,7 +15,7 @@ from absl import app, flags
 from pipelines.metadata_store import MetadataStore
 from pipelines.runner import METADATA_FILE
 
-_ROOT = flags.DEFINE_string("pipeline_root", None, "Pipeline root folder (holds metadata.sqlite).", required=True)
+_ROOT = flags.DEFINE_string("pipeline_root", None, "Pipeline root folder (holds metadata.sqlite).")
 
 
 def format_lineage(pipeline_root: str) -> str:
@@ -39,7 +40,12 @@ def format_lineage(pipeline_root: str) -> str:
 
 def main(argv: list[str]) -> None:
     del argv
-    print(format_lineage(_ROOT.value))
+    if not _ROOT.value:
+        sys.exit("pipelines.lineage: error: `--pipeline_root` is required (the folder holding metadata.sqlite).")
+    try:
+        print(format_lineage(_ROOT.value))
+    except FileNotFoundError as error:
+        sys.exit(f"pipelines.lineage: error: {error}")
 
 
 if __name__ == "__main__":
