@@ -88,8 +88,12 @@ def pruning_blocks(model: keras.Model) -> list[TokenPruningEncoderBlock]:
 
 
 def thresholds(model: keras.Model) -> list[float]:
-    """The threshold each block uses now (learned in soft mode, frozen otherwise), first layer first."""
-    return [float(keras.ops.convert_to_numpy(block.threshold)) for block in pruning_blocks(model)]
+    """The threshold each block uses now (learned in soft mode, frozen otherwise), first layer first.
+
+    Empty unless the model prunes by threshold (`absolute_threshold`).
+    """
+    return [float(keras.ops.convert_to_numpy(block.threshold)) for block in pruning_blocks(model)
+            if block.pruning_config.prune_mode == "absolute_threshold"]
 
 
 def float32_copy(model: TokenPruningClassifier) -> TokenPruningClassifier:

@@ -106,8 +106,7 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
                   "seconds_this_run": round(time.time() - start, 1), "kept": "last" if keep_last else "best",
                   "best_period": None if best is None else best.period,
                   "history": list(evaluate_callback.progress.history)}
-    learned = thresholds(model) if config.pruning_config(stage).prune_mode == "absolute_threshold" else []
-    report = stage_report(stage, checkpoint_dir, evaluations, learned, train_info)
+    report = stage_report(stage, checkpoint_dir, evaluations, thresholds(model), train_info)
 
     final = model if plugins.save_transform is None else plugins.save_transform(model, context)
     stored = float32_copy(final)
