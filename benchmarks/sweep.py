@@ -62,7 +62,7 @@ def sweep_points(task: str, dense_epochs: int, prune_epochs: int, sparse_epochs:
                  temperature: float, ltp_threshold: float, keep_rates: list[str], thresholds: list[str],
                  sparsity: list[str]) -> list[Point]:
     """The points of a sweep, dense first (pure: no I/O)."""
-    points = [Point("dense", "dense", "-", (f"--stages=finetune", f"--epoch={dense_epochs}"), restore_from=None)]
+    points = [Point("dense", "dense", "-", ("--stages=finetune", f"--epoch={dense_epochs}"), restore_from=None)]
     for value in lambdas:
         points.append(Point(f"ltp_lambda{value}", "LTP", f"lambda={value}, T={temperature:g}",
                             ("--stages=soft,hard", f"--epoch={prune_epochs}", f"--lambda={value}",

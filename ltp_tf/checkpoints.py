@@ -16,12 +16,11 @@ import dataclasses
 import json
 import os
 import shutil
-import uuid
 from typing import Any
 
 import keras
 
-from ltp_tf.atomic import TMP_MARKER, replace_folder
+from ltp_tf.atomic import write_folder
 
 MODEL_FILE = "model.keras"
 VOCAB_FILE = "vocab.txt"
@@ -59,22 +58,15 @@ def save_checkpoint(path: str, model: keras.Model, *, task: str, max_seq_length:
     """Writes a checkpoint folder atomically (replacing an older one at `path`) and returns `path`."""
     if not os.path.isfile(vocabulary_file):
         raise FileNotFoundError(f"Vocabulary file not found: {vocabulary_file!r}")
-    path = os.path.abspath(path)
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = f"{path}{TMP_MARKER}{uuid.uuid4().hex[:8]}"
-    os.makedirs(tmp)
-    try:
-        model.save(os.path.join(tmp, MODEL_FILE))
-        shutil.copyfile(vocabulary_file, os.path.join(tmp, VOCAB_FILE))
-        record = {"task": task, "max_seq_length": int(max_seq_length), **(metadata or {})}
-        with open(os.path.join(tmp, METADATA_FILE), "w", encoding="utf-8") as f:
+    record = {"task": task, "max_seq_length": int(max_seq_length), **(metadata or {})}
+
+    def write(folder: str) -> None:
+        model.save(os.path.join(folder, MODEL_FILE))
+        shutil.copyfile(vocabulary_file, os.path.join(folder, VOCAB_FILE))
+        with open(os.path.join(folder, METADATA_FILE), "w", encoding="utf-8") as f:
             json.dump(record, f, indent=2, sort_keys=True, default=str)
-        replace_folder(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+
+    return write_folder(os.path.abspath(path), write)
 
 
 def load_checkpoint(path: str, compile: bool = False) -> Checkpoint:

@@ -16,6 +16,8 @@ import re
 import shutil
 import uuid
 
+from ltp_tf.atomic import write_text
+
 STAGING_PREFIX = ".tmp-"
 MODELS_CONFIG = "models.config"
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -101,16 +103,7 @@ def render_models_config(names: list[str], base_path: str) -> str:
 
 def write_models_config(export_dir: str, base_path: str = "/models") -> str:
     """Regenerates `<export_dir>/models.config` atomically from the model folders; returns its path."""
-    path = os.path.join(export_dir, MODELS_CONFIG)
-    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(render_models_config(model_names(export_dir), base_path))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return write_text(os.path.join(export_dir, MODELS_CONFIG), render_models_config(model_names(export_dir), base_path))
 
 
 def _used_numbers(model_dir: str) -> list[int]:

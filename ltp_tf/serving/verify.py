@@ -12,7 +12,6 @@ It also runs `saved_model_cli show --all` and checks both signatures are listed.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

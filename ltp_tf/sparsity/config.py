@@ -112,22 +112,39 @@ class PruningConfig:
                 and not any(re.search(p, path) for p in self.excluded_op_names))
 
     def to_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        values["op_names"] = list(self.op_names)
-        values["excluded_op_names"] = list(self.excluded_op_names)
-        return values
+        return settings_to_dict(self)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "PruningConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"Unknown pruning setting(s) {unknown}. Allowed: {sorted(names)}")
-        values = dict(values)
-        for name in ("op_names", "excluded_op_names"):
-            if isinstance(values.get(name), list):
-                values[name] = tuple(values[name])
-        return cls(**values)
+        return cls(**settings_from_mapping(cls, values, "pruning setting", wrap_strings=False))
+
+
+REGEX_FIELDS = ("op_names", "excluded_op_names")
+
+
+def settings_to_dict(settings) -> dict[str, Any]:
+    """A settings dataclass as a JSON-friendly dict (regular-expression tuples as lists)."""
+    values = dataclasses.asdict(settings)
+    for name in REGEX_FIELDS:
+        values[name] = list(values[name])
+    return values
+
+
+def settings_from_mapping(cls, values: Mapping[str, Any], what: str, wrap_strings: bool) -> dict[str, Any]:
+    """Constructor arguments for the settings dataclass `cls` from a mapping: unknown keys are an error
+    naming them, regular-expression lists become tuples (and, with `wrap_strings`, a lone string a 1-tuple)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"Unknown {what}(s) {unknown}. Allowed: {sorted(names)}")
+    values = dict(values)
+    for name in REGEX_FIELDS:
+        value = values.get(name)
+        if isinstance(value, list):
+            values[name] = tuple(value)
+        elif wrap_strings and isinstance(value, str):
+            values[name] = (value,)
+    return values
 
 
 def load_pruning_configs(path: str, defaults: Mapping[str, Any] | None = None) -> list[PruningConfig]:

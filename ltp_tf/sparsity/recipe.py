@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import keras
 
 from ltp_tf.sparsity.callback import UpdateWeightPruning
-from ltp_tf.sparsity.config import PruningConfig, load_pruning_configs
+from ltp_tf.sparsity.config import PruningConfig, load_pruning_configs, settings_from_mapping, settings_to_dict
 from ltp_tf.sparsity.distillation import DISTILL_MODES, Distiller, dense_teacher
 from ltp_tf.sparsity.pruning import prune
 
@@ -111,22 +111,11 @@ class WeightPruningConfig:
         return load_pruning_configs(self.pruning_config_file, defaults=base.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        values["op_names"] = list(self.op_names)
-        values["excluded_op_names"] = list(self.excluded_op_names)
-        return values
+        return settings_to_dict(self)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "WeightPruningConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"Unknown weight pruning setting(s) {unknown}. Allowed: {sorted(names)}")
-        values = dict(values)
-        for name in ("op_names", "excluded_op_names"):
-            if isinstance(values.get(name), (list, str)):
-                values[name] = (values[name],) if isinstance(values[name], str) else tuple(values[name])
-        return cls(**values)
+        return cls(**settings_from_mapping(cls, values, "weight pruning setting", wrap_strings=True))
 
 
 @dataclasses.dataclass(frozen=True)

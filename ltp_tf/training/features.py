@@ -16,11 +16,10 @@ import dataclasses
 import json
 import os
 import shutil
-import uuid
 
 import numpy as np
 
-from ltp_tf.checkpoints import TMP_MARKER, replace_folder
+from ltp_tf.atomic import write_folder, write_text
 from ltp_tf.data.glue import GlueTask, read_split, split_path
 from ltp_tf.data.tokenization import TokenizedFeatures
 
@@ -82,10 +81,7 @@ class Tokenizer:
 
     def write_vocabulary(self, path: str) -> None:
         """Writes the vocabulary, one token a line, atomically."""
-        tmp = f"{path}{TMP_MARKER}{uuid.uuid4().hex[:8]}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("\n".join(self.preprocessor.tokenizer.get_vocabulary()) + "\n")
-        os.replace(tmp, path)
+        write_text(path, "\n".join(self.preprocessor.tokenizer.get_vocabulary()) + "\n")
 
     def __call__(self, texts) -> TokenizedFeatures:
         from ltp_tf.data.tokenization import tokenize
@@ -128,24 +124,19 @@ def check_splits_exist(task: GlueTask, data_dir: str | None) -> None:
 
 def save_features(path: str, data: TaskData, source: dict) -> str:
     """Writes `data` as a features folder at `path` (atomically, replacing an older one)."""
-    path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}{TMP_MARKER}{uuid.uuid4().hex[:8]}"
-    os.makedirs(tmp)
-    try:
-        splits = {"train": data.train, **data.dev}
+    splits = {"train": data.train, **data.dev}
+    record = {"task": data.task.name, "max_seq_length": data.max_seq_length, "lowercase": data.lowercase,
+              "splits": {split: len(values) for split, values in splits.items()}, "source": source}
+
+    def write(folder: str) -> None:
         for split, values in splits.items():
-            np.savez_compressed(os.path.join(tmp, f"{split}.npz"), labels=values.labels, **values.features.as_dict())
-        shutil.copyfile(data.vocabulary_file, os.path.join(tmp, VOCAB_FILE))
-        record = {"task": data.task.name, "max_seq_length": data.max_seq_length, "lowercase": data.lowercase,
-                  "splits": {split: len(values) for split, values in splits.items()}, "source": source}
-        with open(os.path.join(tmp, FEATURES_FILE), "w", encoding="utf-8") as f:
+            np.savez_compressed(os.path.join(folder, f"{split}.npz"), labels=values.labels,
+                                **values.features.as_dict())
+        shutil.copyfile(data.vocabulary_file, os.path.join(folder, VOCAB_FILE))
+        with open(os.path.join(folder, FEATURES_FILE), "w", encoding="utf-8") as f:
             json.dump(record, f, indent=2, sort_keys=True)
-        replace_folder(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+
+    return write_folder(os.path.abspath(path), write)
 
 
 def read_features_record(path: str) -> dict | None:

@@ -15,12 +15,11 @@ import dataclasses
 import json
 import os
 import shutil
-import uuid
-from typing import Any, Callable
+from typing import Any
 
 import keras
 
-from ltp_tf.checkpoints import TMP_MARKER, replace_folder
+from ltp_tf.atomic import write_folder
 
 WEIGHTS_FILE = "model.weights.h5"
 PROGRESS_FILE = "progress.json"
@@ -44,19 +43,6 @@ class Best:
     period: int
     score: float
     metrics: dict[str, Any]
-
-
-def write_folder(path: str, write: Callable[[str], None]) -> None:
-    """Runs `write(tmp)` into a temporary folder, then renames it to `path` (replacing any older one)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}{TMP_MARKER}{uuid.uuid4().hex[:8]}"
-    os.makedirs(tmp)
-    try:
-        write(tmp)
-        replace_folder(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def save_last(work_dir: str, model: keras.Model, progress: Progress) -> None:

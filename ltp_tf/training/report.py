@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from typing import Any
 
-from ltp_tf.checkpoints import TMP_MARKER
+from ltp_tf.atomic import write_text
 from ltp_tf.training.evaluation import Evaluation
 
 
@@ -52,8 +51,4 @@ def format_summary(report: dict[str, Any]) -> str:
 
 def write_json(path: str, values: Any) -> None:
     """Writes JSON atomically (temporary file, then rename), keys in insertion order (stages in run order)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}{TMP_MARKER}{uuid.uuid4().hex[:8]}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(values, f, indent=2, default=float)
-    os.replace(tmp, path)
+    write_text(path, json.dumps(values, indent=2, default=float))
