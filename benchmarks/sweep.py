@@ -142,11 +142,15 @@ def checkpoint_task_split(task: str) -> str:
 
 
 def main(argv: list[str]) -> None:
-    del argv
+    if len(argv) > 1:
+        sys.exit(f"benchmarks.sweep: error: unexpected arguments {argv[1:]} (flags are --name=value)")
     from ltp_tf.data.glue import get_task
     from ltp_tf.training.metrics import primary_metric
 
-    task = get_task(_TASK.value)
+    try:
+        task = get_task(_TASK.value)
+    except ValueError as error:
+        sys.exit(f"benchmarks.sweep: error: {error}")
     output_dir = _OUTPUT_DIR.value or os.path.join("benchmarks", "sweeps", task.name)
     os.makedirs(output_dir, exist_ok=True)
     points = sweep_points(task.name, _DENSE_EPOCHS.value, _PRUNE_EPOCHS.value, _SPARSE_EPOCHS.value, _LAMBDAS.value,
@@ -155,7 +159,8 @@ def main(argv: list[str]) -> None:
     if _POINTS.value:
         unknown = sorted(set(_POINTS.value) - {p.name for p in points})
         if unknown:
-            raise ValueError(f"`--points` must name points of this sweep {[p.name for p in points]}. Received: {unknown}")
+            sys.exit(f"benchmarks.sweep: error: `--points` must name points of this sweep {[p.name for p in points]}. "
+                     f"Received: {unknown}")
         points = [p for p in points if p.name in _POINTS.value or p.name == "dense"]
     POINTS_BY_NAME.update({p.name: p for p in sweep_points(
         task.name, _DENSE_EPOCHS.value, _PRUNE_EPOCHS.value, _SPARSE_EPOCHS.value, _LAMBDAS.value, _TEMPERATURE.value,
@@ -167,7 +172,8 @@ def main(argv: list[str]) -> None:
         command = point_command(point, task.name, output_dir, _TRAIN_FLAGS.value, _SEED.value)
         printable = " ".join(shlex.quote(c) for c in ["python", *command[1:]])
         print(f"\n=== {point.name}: {printable}", flush=True)
-        subprocess.run(command, check=True)
+        if subprocess.run(command).returncode:
+            sys.exit(f"benchmarks.sweep: error: point {point.name} failed; its command was: {printable}")
         last = stage_report(os.path.join(output_dir, point.name), point)
         latency = measure_latency(last["checkpoint"], task.name, _LATENCY_EXAMPLES.value)
         row = {"point": point.name, "method": point.method, "setting": point.setting, "metric": metric,

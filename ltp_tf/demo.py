@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from absl import app, flags
 
@@ -21,11 +23,15 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder; default ../share
 
 
 def main(argv: list[str]) -> None:
-    del argv
-    config = TokenPruningConfig(prune_mode=_PRUNE_MODE.value, final_token_threshold=_THRESHOLD.value,
-                                token_keep_rate=_KEEP_RATE.value)
+    if len(argv) > 1:
+        sys.exit(f"ltp_tf.demo: error: unexpected arguments {argv[1:]} (flags are --name=value)")
+    try:
+        config = TokenPruningConfig(prune_mode=_PRUNE_MODE.value, final_token_threshold=_THRESHOLD.value,
+                                    token_keep_rate=_KEEP_RATE.value)
+        examples = read_split(get_task("sst2"), "dev", _DATA_DIR.value).take(_NUM_SENTENCES.value)
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"ltp_tf.demo: error: {error}")
     model_dir = packaged_minilm_path()
-    examples = read_split(get_task("sst2"), "dev", _DATA_DIR.value).take(_NUM_SENTENCES.value)
     preprocessor = load_preprocessor(model_dir, sequence_length=128)
     features = tokenize(preprocessor, examples.texts)
     longest = int(features.lengths.max())

@@ -9,6 +9,8 @@ See docs/export_and_serving.md for the signatures, TF Serving commands and reque
 
 from __future__ import annotations
 
+import sys
+
 from absl import app, flags
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Checkpoint folder (model.keras, vocab.txt, checkpoint.json).")
@@ -29,10 +31,14 @@ def main(argv: list[str]) -> None:
     del argv
     from ltp_tf.serving.exporter import export_checkpoint
 
-    result = export_checkpoint(
-        _CHECKPOINT.value, _NAME.value, _EXPORT_DIR.value, onnx=_ONNX.value, text_signature=_TEXT_SIGNATURE.value,
-        verify=_VERIFY.value, verify_max_examples=_VERIFY_MAX_EXAMPLES.value, data_dir=_DATA_DIR.value,
-        serving_base_path=_SERVING_BASE_PATH.value)
+    try:
+        result = export_checkpoint(
+            _CHECKPOINT.value, _NAME.value, _EXPORT_DIR.value, onnx=_ONNX.value,
+            text_signature=_TEXT_SIGNATURE.value, verify=_VERIFY.value,
+            verify_max_examples=_VERIFY_MAX_EXAMPLES.value, data_dir=_DATA_DIR.value,
+            serving_base_path=_SERVING_BASE_PATH.value)
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"ltp_tf.export: error: {error}")
     print(f"Exported version {result.version} of {_NAME.value!r} to {result.path}")
     if result.onnx_path:
         print(f"ONNX: {result.onnx_path}")

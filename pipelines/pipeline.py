@@ -48,9 +48,14 @@ def create_pipeline(*, task: str, data_dir: str, model_dir: str, max_seq_length:
         latency_examples: dev examples the Evaluator times at batch 1.
         verify_max_examples: dev examples the Pusher's export verification compares (None: all).
     """
-    from ltp_tf.data.glue import get_task
+    from ltp_tf.data.glue import get_task, split_path
 
     spec = get_task(task)
+    for split in ("train", *spec.dev_splits):
+        path = split_path(spec, split, data_dir)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"GLUE {spec.folder} {split} split not found: expected {path}. Point --data_dir at "
+                                    "a folder in the glue_data layout (<dir>/<TASK>/{train,dev}.tsv).")
     stages = list(trainer.get("stages", ("finetune", "soft", "hard")))
     if "finetune" not in stages:
         raise ValueError(f"The pipeline's Trainer must run the dense `finetune` stage (the Evaluator's baseline). "

@@ -104,3 +104,17 @@ def test_pipeline_validates_wiring():
                          Component("Second", _write("y", "y"), inputs={"in": ("First", "missing")})))
     with pytest.raises(ValueError, match="unique"):
         Pipeline("bad", (Component("A", _write("x", "x")), Component("A", _write("x", "x"))))
+
+
+def test_create_pipeline_checks_data_and_settings(tmp_path, glue_dir):
+    from pipelines.pipeline import BlessingRule, create_pipeline
+
+    common = dict(model_dir=str(tmp_path), max_seq_length=32, model_name="m", export_dir=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="QQP train split not found: expected .*QQP/train.tsv"):
+        create_pipeline(task="qqp", data_dir=glue_dir, trainer={}, **common)
+    with pytest.raises(ValueError, match="must run the dense `finetune` stage"):
+        create_pipeline(task="sst2", data_dir=glue_dir, trainer={"stages": ["soft", "hard"]}, **common)
+    with pytest.raises(ValueError, match="`min_flops_reduction` must be >= 1. Received: 0.5"):
+        BlessingRule(min_flops_reduction=0.5)
+    pipeline = create_pipeline(task="sst2", data_dir=glue_dir, trainer={}, **common)
+    assert [c.name for c in pipeline.components] == ["ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"]
