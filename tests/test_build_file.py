@@ -16,14 +16,18 @@ def test_every_python_package_is_covered_by_a_glob():
 def test_every_test_file_becomes_a_py_test_target():
     build = (ROOT / "BUILD").read_text()
     assert 'for src in glob(["tests/**/test_*.py"])' in build
-    test_files = list(ROOT.glob("tests/**/test_*.py"))
-    assert test_files and all(f.name.startswith("test_") for f in test_files)
-    # Support files every test imports are listed explicitly.
-    for support in re.findall(r'"(tests/[a-z_/]+\.py)"', build):
+    # Every other Python file of tests/ (shared helpers, probes) is listed in `test_support`.
+    listed = set(re.findall(r'"(tests/[a-z_/]+\.py)"', build))
+    helpers = {str(f.relative_to(ROOT)) for f in ROOT.glob("tests/**/*.py") if not f.name.startswith("test_")}
+    assert helpers <= listed, f"tests/ files missing from BUILD's test_support: {sorted(helpers - listed)}"
+    for support in listed:
         assert (ROOT / support).is_file(), f"BUILD lists a missing file: {support}"
 
 
 def test_binaries_point_at_existing_entry_points():
     build = (ROOT / "BUILD").read_text()
-    for main in re.findall(r'main = "(ltp_tf/[a-z_]+\.py)"', build):
-        assert (ROOT / main).is_file(), f"BUILD binary entry point missing: {main}"
+    entries = re.findall(r'\("(\w+)", "([\w/]+\.py)", ":(\w+)"\)', build)
+    assert {name for name, _, _ in entries} >= {"train", "export", "verify", "benchmark", "glue_ltp", "sweep"}
+    for name, main, library in entries:
+        assert (ROOT / main).is_file(), f"BUILD binary {name}: entry point missing: {main}"
+        assert f'name = "{library}"' in build, f"BUILD binary {name}: no library target {library}"
