@@ -30,6 +30,8 @@ _RESTORE = flags.DEFINE_string("restore", None, "Checkpoint folder (written by l
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", DEFAULT_OUTPUT_DIR, "Where checkpoints and reports go.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder (<dir>/<TASK>/{train,dev}.tsv). Default: "
                                 "$LTP_TF_GLUE_DIR or ../shared/data/glue.")
+_DATA_SOURCE = flags.DEFINE_string("data_source", "tsv", "tsv (the glue_data TSV folders under --data_dir) or tfds "
+                                   "(tensorflow-datasets glue/<task>, --data_dir as its data folder).")
 _FEATURES_DIR = flags.DEFINE_string("features_dir", None, "Tokenized features folder (NumPy): read if present, "
                                     "written first if not. Training from it needs no TensorFlow.")
 _MAX_SEQ_LENGTH = flags.DEFINE_integer("max_seq_length", 128, "Tokens per example after truncation.")
@@ -119,7 +121,7 @@ def config_from_flags() -> TrainConfig:
         _check_prune_mode(_PRUNE_MODE.value, stages)
     return TrainConfig(
         task=_TASK.value, stages=stages, model=_MODEL.value, restore=_RESTORE.value, output_dir=_OUTPUT_DIR.value,
-        data_dir=_DATA_DIR.value, features_dir=_FEATURES_DIR.value, max_seq_length=_MAX_SEQ_LENGTH.value,
+        data_dir=_DATA_DIR.value, data_source=_DATA_SOURCE.value, features_dir=_FEATURES_DIR.value, max_seq_length=_MAX_SEQ_LENGTH.value,
         max_train_examples=_MAX_TRAIN.value, max_eval_examples=_MAX_EVAL.value, seed=_SEED.value, lr=_LR.value,
         epoch=_EPOCH.value, bs=_BS.value, eval_bs=_EVAL_BS.value, finetune_lr=_FINETUNE_LR.value,
         finetune_epoch=_FINETUNE_EPOCH.value, soft_lr=_SOFT_LR.value, soft_epoch=_SOFT_EPOCH.value,

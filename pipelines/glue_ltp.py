@@ -28,7 +28,7 @@ _BEAM_ARGS = flags.DEFINE_list("beam_pipeline_args", [], "Beam options for Examp
                                "--beam_pipeline_args=--runner=DirectRunner,--direct_num_workers=2.")
 
 # Settings the pipeline owns: data and features come from ExampleGen/Transform, outputs from the root.
-_PIPELINE_OWNED = ("output_dir", "data_dir", "features_dir", "max_train_examples", "max_eval_examples", "model",
+_PIPELINE_OWNED = ("output_dir", "data_dir", "data_source", "features_dir", "max_train_examples", "max_eval_examples", "model",
                    "max_seq_length", "restore")
 
 
@@ -42,7 +42,8 @@ def main(argv: list[str]) -> None:
 
         trainer = {k: v for k, v in config.to_dict().items() if k not in _PIPELINE_OWNED}
         pipeline = create_pipeline(
-            task=config.task, data_dir=config.data_dir or default_glue_dir(),
+            task=config.task, data_source=config.data_source,
+            data_dir=config.data_dir or (default_glue_dir() if config.data_source == "tsv" else None),
             model_dir=config.model or packaged_minilm_path(), max_seq_length=config.max_seq_length,
             trainer=trainer, model_name=_MODEL_NAME.value or f"{config.task_spec.name}_ltp",
             export_dir=_EXPORT_DIR.value,

@@ -29,16 +29,16 @@ class BlessingRule:
             raise ValueError(f"`min_flops_reduction` must be >= 1. Received: {self.min_flops_reduction}")
 
 
-def create_pipeline(*, task: str, data_dir: str, model_dir: str, max_seq_length: int,
+def create_pipeline(*, task: str, data_dir: str | None, model_dir: str, max_seq_length: int,
                     trainer: dict[str, Any], model_name: str, export_dir: str,
                     blessing: BlessingRule = BlessingRule(), max_train_examples: int | None = None,
                     max_eval_examples: int | None = None, latency_examples: int = 32,
-                    verify_max_examples: int | None = None) -> Pipeline:
+                    verify_max_examples: int | None = None, data_source: str = "tsv") -> Pipeline:
     """ExampleGen -> Transform -> Trainer -> Evaluator -> Pusher for one GLUE task.
 
     Args:
         task: GLUE task name.
-        data_dir: GLUE folder (glue_data layout).
+        data_dir: GLUE folder (glue_data layout), or with `data_source="tfds"` the TFDS data folder (None: TFDS's).
         model_dir: pretrained checkpoint folder (tokenizer vocabulary and weights).
         max_seq_length: tokenizer length.
         trainer: `TrainConfig` fields for the Trainer (task, stages, lr, epochs, thresholds, ...).
@@ -47,11 +47,15 @@ def create_pipeline(*, task: str, data_dir: str, model_dir: str, max_seq_length:
         max_train_examples / max_eval_examples: deterministic slices taken in ExampleGen (None: all).
         latency_examples: dev examples the Evaluator times at batch 1.
         verify_max_examples: dev examples the Pusher's export verification compares (None: all).
+        data_source: `"tsv"` (the glue_data folders) or `"tfds"` (tensorflow-datasets `glue/<task>`).
     """
     from ltp_tf.data.glue import get_task, split_path
+    from ltp_tf.data.sources import DATA_SOURCES
 
     spec = get_task(task)
-    for split in ("train", *spec.dev_splits):
+    if data_source not in DATA_SOURCES:
+        raise ValueError(f"`data_source` must be one of {list(DATA_SOURCES)}. Received: data_source={data_source!r}")
+    for split in ("train", *spec.dev_splits) if data_source == "tsv" else ():
         path = split_path(spec, split, data_dir)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"GLUE {spec.folder} {split} split not found: expected {path}. Point --data_dir at "
@@ -66,8 +70,9 @@ def create_pipeline(*, task: str, data_dir: str, model_dir: str, max_seq_length:
     example_gen = Component(
         "ExampleGen", run_example_gen,
         {"task": spec.name, "splits": ["train", *spec.dev_splits], "num_shards": 2,
-         "max_examples": max_train_examples},
-        external_inputs={"task_dir": os.path.join(data_dir, spec.folder)},
+         "max_examples": max_train_examples, "source": data_source,
+         "tfds_data_dir": data_dir if data_source == "tfds" else None},
+        external_inputs={"task_dir": os.path.join(data_dir, spec.folder)} if data_source == "tsv" else {},
         outputs={"examples": OutputSpec("Examples")})
     transform = Component(
         "Transform", run_transform, {"model_dir": model_dir, "max_seq_length": max_seq_length, "lowercase": True},

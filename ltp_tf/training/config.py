@@ -51,6 +51,7 @@ class TrainConfig:
     restore: str | None = None
     output_dir: str = DEFAULT_OUTPUT_DIR
     data_dir: str | None = None
+    data_source: str = "tsv"
     features_dir: str | None = None
     max_seq_length: int = 128
     max_train_examples: int | None = None
@@ -225,8 +226,11 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"`--jit_compile` must be true, false or unset (auto). Received: --jit_compile={config.jit_compile}")
     if config.verbose not in (0, 1, 2):
         raise ValueError(f"`--verbose` must be 0, 1 or 2. Received: --verbose={config.verbose}")
+    from ltp_tf.data.sources import DATA_SOURCES
     from ltp_tf.distribution import STRATEGIES
 
+    if config.data_source not in DATA_SOURCES:
+        raise ValueError(f"`--data_source` must be one of {list(DATA_SOURCES)}. Received: --data_source={config.data_source}")
     if config.lr_scheduler_type not in LR_SCHEDULERS:
         raise ValueError(f"`--lr_scheduler_type` must be one of {list(LR_SCHEDULERS)}. "
                          f"Received: --lr_scheduler_type={config.lr_scheduler_type}")

@@ -20,7 +20,8 @@ import shutil
 import numpy as np
 
 from ltp_tf.atomic import write_folder, write_text
-from ltp_tf.data.glue import GlueTask, read_split, split_path
+from ltp_tf.data.glue import GlueTask, split_path
+from ltp_tf.data.sources import read_examples
 from ltp_tf.data.tokenization import TokenizedFeatures
 
 FEATURES_FILE = "features.json"
@@ -90,21 +91,22 @@ class Tokenizer:
 
 
 def tokenize_task(task: GlueTask, tokenizer: Tokenizer, data_dir: str | None, max_seq_length: int,
-                  vocabulary_file: str, train_index_fn=None, max_eval_examples: int | None = None) -> TaskData:
+                  vocabulary_file: str, train_index_fn=None, max_eval_examples: int | None = None,
+                  data_source: str = "tsv") -> TaskData:
     """Reads and tokenizes the train and dev splits of `task`.
 
     Args:
         train_index_fn: maps the number of train examples to the indices to keep (a subset), or None for all.
         max_eval_examples: keep only the first N examples of each dev split.
     """
-    train = read_split(task, "train", data_dir)
+    train = read_examples(task, "train", data_dir, data_source)
     if train_index_fn is not None:
         index = train_index_fn(len(train))
         train = dataclasses.replace(train, texts=tuple(tuple(np.asarray(c, dtype=object)[index]) for c in train.texts),
                                     labels=train.labels[index])
     dev = {}
     for split in task.dev_splits:
-        examples = read_split(task, split, data_dir)
+        examples = read_examples(task, split, data_dir, data_source)
         if max_eval_examples is not None:
             examples = examples.take(max_eval_examples)
         dev[split] = LabeledFeatures(tokenizer(examples.texts), examples.labels)

@@ -31,7 +31,7 @@ def preflight(config: TrainConfig) -> None:
     task = config.task_spec
     if config.features_dir is not None and features_lib.read_features_record(config.features_dir) is not None:
         features_lib.check_features(config.features_dir, task, config.max_seq_length)
-    else:
+    elif config.data_source == "tsv":
         features_lib.check_splits_exist(task, config.data_dir)
     if config.restore is not None:
         metadata = read_metadata(config.restore)
@@ -121,9 +121,9 @@ class _DataLoader:
         if record is not None:
             total = record["splits"]["train"]
         else:
-            from ltp_tf.data.glue import read_split
+            from ltp_tf.data.sources import read_examples
 
-            total = len(read_split(config.task_spec, "train", config.data_dir))
+            total = len(read_examples(config.task_spec, "train", config.data_dir, config.data_source))
         return min(total, config.max_train_examples or total)
 
     def data(self) -> features_lib.TaskData:
@@ -159,7 +159,8 @@ def _tokenize(config: TrainConfig, subset: bool) -> features_lib.TaskData:
     tokenizer.write_vocabulary(vocabulary_file)
     return features_lib.tokenize_task(config.task_spec, tokenizer, config.data_dir, config.max_seq_length,
                                       vocabulary_file, train_index_fn=_train_subset(config) if subset else None,
-                                      max_eval_examples=config.max_eval_examples if subset else None)
+                                      max_eval_examples=config.max_eval_examples if subset else None,
+                                      data_source=config.data_source)
 
 
 def _source_model(config: TrainConfig, stage: str, models: dict[str, TokenPruningClassifier]) -> TokenPruningClassifier:
