@@ -94,7 +94,8 @@ def point_command(point: Point, task: str, output_dir: str, common: list[str], s
                f"--seed={seed}", "--verbose=2", *common, *point.flags]
     if point.restore_from is not None:
         source = next(p for p in POINTS_BY_NAME.values() if p.name == point.restore_from)
-        command.append(f"--restore={stage_report(os.path.join(output_dir, source.name), source)['checkpoint']}")
+        checkpoint = stage_report(os.path.join(output_dir, source.name), source)["checkpoint"]
+        command.append(f"--restore={os.path.relpath(checkpoint)}")  # relative: the printed command works in any clone
     return command
 
 

@@ -81,6 +81,22 @@ class TokenPruningConfig:
         """Whether thresholds train (soft threshold search)."""
         return self.prune_mode == "absolute_threshold" and self.masking_mode == "soft"
 
+    def active_settings(self) -> dict[str, Any]:
+        """The settings this mode reads (a dense config is just its mode; soft adds T and lambda).
+
+        Checkpoint fingerprints use this, so a default that a mode ignores can change without
+        invalidating finished stages.
+        """
+        if self.prune_mode == "none":
+            return {"prune_mode": "none"}
+        if self.prune_mode == "topk":
+            names = ("prune_mode", "token_keep_rate", "scoring_mode", "score_reference_length")
+        else:
+            names = ("prune_mode", "masking_mode", "final_token_threshold", "scoring_mode", "score_reference_length")
+            if self.learned:
+                names += ("temperature", "mask_loss_weight")
+        return {name: getattr(self, name) for name in names}
+
     def replace(self, **changes: Any) -> "TokenPruningConfig":
         """A validated copy with `changes` applied."""
         return dataclasses.replace(self, **changes)

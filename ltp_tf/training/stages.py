@@ -53,12 +53,20 @@ def stage_settings_record(config: TrainConfig, stage: str, num_train: int) -> di
     """Everything that shapes a stage's result; a resumed or skipped stage must match it."""
     return {
         "stage": stage, **dataclasses.asdict(config.stage_settings(stage)),
-        "pruning_config": config.pruning_config(stage).to_dict(), "bs": config.bs, "seed": config.seed,
+        "pruning_config": config.pruning_config(stage).active_settings(), "bs": config.bs, "seed": config.seed,
         "max_seq_length": config.max_seq_length, "num_train_examples": num_train, "save_step": config.save_step,
         "weight_decay": config.weight_decay, "warmup_ratio": config.warmup_ratio,
         "max_grad_norm": config.max_grad_norm, "no_load": config.no_load,
-        "source": layout.source_dir(config, stage) or (config.model or "packaged MiniLM"),
+        "source": _source_record(config, stage),
     }
+
+
+def _source_record(config: TrainConfig, stage: str) -> str:
+    """Where a stage starts from: an absolute checkpoint folder (however `--restore` spelled it) or the model."""
+    source = layout.source_dir(config, stage)
+    if source is not None:
+        return os.path.abspath(source)
+    return config.model or "packaged MiniLM"
 
 
 def fingerprint(record: dict[str, Any]) -> str:
@@ -113,7 +121,7 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
     checkpoints.save_checkpoint(
         checkpoint_dir, stored, task=data.task.name, max_seq_length=data.max_seq_length,
         vocabulary_file=data.vocabulary_file,
-        metadata={"stage": stage, "lowercase": data.lowercase, "pruning_config": config.pruning_config(stage).to_dict(),
+        metadata={"stage": stage, "lowercase": data.lowercase, "pruning_config": config.pruning_config(stage).active_settings(),
                   "dev_metrics": report["dev"], "report": report, "settings": record,
                   "fingerprint": fingerprint(record), "train_config": config.to_dict()})
     finalize(checkpoint_dir)

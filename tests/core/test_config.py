@@ -60,3 +60,14 @@ def test_unknown_key_is_an_error_unless_ignored():
     with pytest.raises(ValueError, match="Unknown token-pruning setting 'hidden_size'"):
         TokenPruningConfig.from_dict({"hidden_size": 3})
     assert TokenPruningConfig.from_dict({"hidden_size": 3}, ignore_unknown=True) == TokenPruningConfig()
+
+
+def test_active_settings_hold_only_what_the_mode_reads():
+    assert TokenPruningConfig(mask_loss_weight=0.3, token_keep_rate=0.2).active_settings() == {"prune_mode": "none"}
+    topk = TokenPruningConfig(prune_mode="topk", token_keep_rate=0.4, temperature=0.5).active_settings()
+    assert topk["token_keep_rate"] == 0.4 and "temperature" not in topk and "final_token_threshold" not in topk
+    hard = TokenPruningConfig(prune_mode="absolute_threshold", final_token_threshold=0.03).active_settings()
+    assert hard["final_token_threshold"] == 0.03 and "mask_loss_weight" not in hard
+    soft = TokenPruningConfig(prune_mode="absolute_threshold", masking_mode="soft", temperature=2e-3,
+                              mask_loss_weight=0.05).active_settings()
+    assert soft["temperature"] == 2e-3 and soft["mask_loss_weight"] == 0.05 and soft["masking_mode"] == "soft"

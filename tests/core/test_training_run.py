@@ -100,7 +100,7 @@ def test_recipe_layout_thresholds_flops_and_rerun(tiny, tmp_path):
         loaded = load_checkpoint(folder)
         assert isinstance(loaded.model, TokenPruningClassifier)
         assert loaded.task == "sst2" and loaded.max_seq_length == SEQ and loaded.metadata["stage"] == stage
-        assert loaded.metadata["pruning_config"] == config.pruning_config(stage).to_dict()
+        assert loaded.metadata["pruning_config"] == config.pruning_config(stage).active_settings()
         assert "accuracy" in loaded.metadata["dev_metrics"]["dev"]
     with open(os.path.join(dirs["soft"], "metrics.csv")) as f:
         header = f.readline()
@@ -151,6 +151,14 @@ def test_finished_stage_with_other_settings_is_an_error(tiny, tmp_path):
     run(_config(tiny, tmp_path, stages=("finetune",)))
     with pytest.raises(ValueError, match="trained with other settings \\(differing: epoch\\)"):
         run(_config(tiny, tmp_path, stages=("finetune",), finetune_epoch=2))
+
+
+def test_finished_dense_stage_ignores_pruning_knobs_it_does_not_use(tiny, tmp_path):
+    run(_config(tiny, tmp_path, stages=("finetune",)))
+    counter = _CountSteps()
+    run(_config(tiny, tmp_path, stages=("finetune",), mask_loss_weight=0.7, temperature=0.5, token_keep_rate=0.2),
+        StagePlugins(callbacks=lambda context: [counter]))
+    assert counter.steps == 0
 
 
 def test_restore_for_another_task_is_refused(tiny, tmp_path):
