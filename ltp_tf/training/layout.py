@@ -3,13 +3,14 @@
     <out>/<TASK>/finetune/lr_<lr>                                                          finetune (dense)
     <out>/<TASK>/absolute_threshold/rate_<thr>/temperature_<T>/lambda_<λ>/lr_<lr>          soft
     <soft>/hard/lr_<LR>                                                                    hard
-    <ckpt>/topk/lr_<LR>                                                                    top-k baseline
-    <ckpt>/hard/lr_<LR>                                                                    manual threshold
+    <ckpt>/topk/rate_<keep rate>/lr_<LR>                                                   top-k baseline
+    <ckpt>/hard/rate_<thr>/lr_<LR>                                                         manual threshold
 
 `<ckpt>` is the fine-tuned checkpoint (this run's finetune stage, or `--restore`); `<soft>` the soft one.
 Numbers are written as Python prints them (`lr_2e-05`, `rate_0.01`), as LTP's folders are. While a stage
 trains, its resumable state lives in `<stage folder>.work/`; the stage folder itself appears, complete,
-only when the stage has finished (see `ltp_tf.checkpoints`).
+only when the stage has finished (see `ltp_tf.checkpoints`). The baselines' folders name their keep rate or
+threshold, so several baselines restored from one checkpoint sit side by side.
 
 Beside the checkpoints, `<out>/<TASK>/` holds `train_config.json` (the resolved config of the last
 command), `report.json` (its final report) and, when tokenizing in-process, `vocab.txt`.
@@ -37,7 +38,11 @@ def stage_dir(config: TrainConfig, stage: str) -> str:
         return os.path.join(task_dir(config), "absolute_threshold", f"rate_{config.final_token_threshold}",
                             f"temperature_{config.temperature}", f"lambda_{config.mask_loss_weight}", f"lr_{lr}")
     parent = source_dir(config, stage)
-    return os.path.join(parent, "topk" if stage == "topk" else "hard", f"lr_{lr}")
+    if stage == "topk":
+        return os.path.join(parent, "topk", f"rate_{config.token_keep_rate}", f"lr_{lr}")
+    if stage == "threshold":
+        return os.path.join(parent, "hard", f"rate_{config.final_token_threshold}", f"lr_{lr}")
+    return os.path.join(parent, "hard", f"lr_{lr}")
 
 
 def source_dir(config: TrainConfig, stage: str) -> str | None:

@@ -100,8 +100,8 @@ def test_ltp_folder_layout(tmp_path):
     assert layout.stage_dir(config, "finetune") == finetune
     assert layout.stage_dir(config, "soft") == soft
     assert layout.stage_dir(config, "hard") == os.path.join(soft, "hard", "lr_1e-05")
-    assert layout.stage_dir(config, "topk") == os.path.join(finetune, "topk", "lr_1e-05")
-    assert layout.stage_dir(config, "threshold") == os.path.join(finetune, "hard", "lr_1e-05")
+    assert layout.stage_dir(config, "topk") == os.path.join(finetune, "topk", "rate_0.5", "lr_1e-05")
+    assert layout.stage_dir(config, "threshold") == os.path.join(finetune, "hard", "rate_0.01", "lr_1e-05")
     assert layout.work_dir(soft) == soft + ".work"
     assert layout.task_dir(TrainConfig(task="STS-B", output_dir=out)) == os.path.join(out, "STSB")
 
