@@ -39,6 +39,7 @@ _SPARSITY = flags.DEFINE_list("sparsity", ["2:4", "4x1"], "Weight-pruning patter
 _LATENCY_EXAMPLES = flags.DEFINE_integer("latency_examples", 64, "Dev examples timed at batch 1 per point.")
 _POINTS = flags.DEFINE_list("points", [], "Run only these point names (default: all).")
 _SEED = flags.DEFINE_integer("seed", 42, "Training seed of every point.")
+_REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only rewrite results.{csv,md} and pareto.png from results.json.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +154,13 @@ def main(argv: list[str]) -> None:
     except ValueError as error:
         sys.exit(f"benchmarks.sweep: error: {error}")
     output_dir = _OUTPUT_DIR.value or os.path.join("benchmarks", "sweeps", task.name)
+    if _REPORT_ONLY.value:
+        results = os.path.join(output_dir, "results.json")
+        if not os.path.isfile(results):
+            sys.exit(f"benchmarks.sweep: error: `--report_only` needs {results}; run the sweep first.")
+        with open(results, encoding="utf-8") as f:
+            write_results(json.load(f), output_dir, task.name)
+        return
     os.makedirs(output_dir, exist_ok=True)
     points = sweep_points(task.name, _DENSE_EPOCHS.value, _PRUNE_EPOCHS.value, _SPARSE_EPOCHS.value, _LAMBDAS.value,
                           _TEMPERATURE.value, _LTP_THRESHOLD.value, _KEEP_RATES.value, _THRESHOLDS.value,
@@ -203,11 +211,16 @@ def write_results(rows: list[dict[str, Any]], output_dir: str, task: str) -> Non
 
 
 def markdown_table(rows: list[dict[str, Any]], task: str) -> str:
-    lines = [f"| method | setting | dev {rows[0]['metric'] if rows else ''} | FLOPs reduction | measured speedup (batch 1) "
-             "| command | seed |", "|---|---|---|---|---|---|---|"]
+    """One row per point: the primary dev metric, the others, FLOPs, batch-1 latency, seed and command."""
+    lines = [f"| method | setting | dev {rows[0]['metric'] if rows else ''} | all dev metrics | FLOPs reduction "
+             "| kept at last layer | batch-1 ms, pruned / dense | measured speedup (batch 1) | seed | command |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        lines.append(f"| {row['method']} | {row['setting']} | {100 * row['dev']:.2f} | {row['flops_reduction']:.2f}x | "
-                     f"{row['speedup_batch1']:.2f}x | `{row['command']}` | {row['seed']} |")
+        others = ", ".join(f"{name} {100 * value:.2f}" for name, value in sorted(row["all_metrics"].items()))
+        lines.append(f"| {row['method']} | {row['setting']} | {100 * row['dev']:.2f} | {others} | "
+                     f"{row['flops_reduction']:.2f}x | {row['kept_ratio_last_layer']:.3f} | "
+                     f"{row['latency_ms_pruned']:.1f} / {row['latency_ms_dense']:.1f} | {row['speedup_batch1']:.2f}x | "
+                     f"{row['seed']} | `{row['command']}` |")
     del task
     return "\n".join(lines)
 
@@ -222,9 +235,13 @@ def plot_pareto(rows: list[dict[str, Any]], path: str, task: str) -> None:
     for method in dict.fromkeys(r["method"] for r in rows):
         points = sorted((r["flops_reduction"], 100 * r["dev"]) for r in rows if r["method"] == method)
         axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
+    dense = [100 * r["dev"] for r in rows if r["method"] == "dense"]
+    if dense:
+        axis.axhline(dense[0] - 1.0, linestyle="--", color="gray", linewidth=0.8, label="dense - 1 point")
+    axis.axvline(2.0, linestyle=":", color="gray", linewidth=0.8)
     axis.set_xlabel("FLOPs reduction vs dense (x)")
     axis.set_ylabel(f"dev {rows[0]['metric']}" if rows else "dev metric")
-    axis.set_title(f"{task}: accuracy vs FLOPs")
+    axis.set_title(f"{task}: dev metric vs FLOPs")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()

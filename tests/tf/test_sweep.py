@@ -32,3 +32,12 @@ def test_two_point_sweep_writes_table_and_plot(tmp_path):
     assert "| top-k | keep rate=0.5 |" in table and "python -m ltp_tf.train" in table
     with open(os.path.join(out, "pareto.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+    # --report_only rebuilds the table and plot from results.json without training.
+    os.remove(os.path.join(out, "results.md"))
+    os.remove(os.path.join(out, "pareto.png"))
+    rebuilt = subprocess.run([sys.executable, "-m", "benchmarks.sweep", "--task=sst2", f"--output_dir={out}",
+                              "--report_only"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    assert open(os.path.join(out, "results.md")).read() == table
+    assert os.path.isfile(os.path.join(out, "pareto.png"))
