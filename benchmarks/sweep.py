@@ -7,8 +7,10 @@ Every point is one `python -m ltp_tf.train` command (printed in the table, so ea
 run in its own output folder and restored from the dense checkpoint. For each point the sweep reads the dev
 metric and FLOPs reduction from the training report and measures batch-1 CPU latency of the point's model
 against its dense twin (same weights, pruning off), interleaved call by call through the token-dropping
-runner. It writes `<output_dir>/results.{json,csv,md}` and `<output_dir>/pareto.png`. Finished points are
-read back on a rerun (the training CLI resumes), so an interrupted sweep continues.
+runner. It writes `<output_dir>/results.{json,csv,md}` and `<output_dir>/pareto.png`. A rerun reuses the rows
+of points whose command is unchanged (`--remeasure` times them again) and the training CLI skips finished
+stages, so an interrupted or extended sweep continues where it stopped. A `dense (control)` point trains the
+dense model for as many more epochs as LTP's soft and hard stages, to separate pruning from extra training.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ _SPARSITY = flags.DEFINE_list("sparsity", ["2:4", "4x1"], "Weight-pruning patter
 _LATENCY_EXAMPLES = flags.DEFINE_integer("latency_examples", 64, "Dev examples timed at batch 1 per point.")
 _POINTS = flags.DEFINE_list("points", [], "Run only these point names (default: all).")
 _SEED = flags.DEFINE_integer("seed", 42, "Training seed of every point.")
+_REMEASURE = flags.DEFINE_bool("remeasure", False, "Time points again whose row results.json already holds "
+                                "(by default a rerun reuses a row whose command is unchanged).")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only rewrite results.{csv,md} and pareto.png from results.json.")
 
 
@@ -63,7 +67,11 @@ def sweep_points(task: str, dense_epochs: int, prune_epochs: int, sparse_epochs:
                  temperature: float, ltp_threshold: float, keep_rates: list[str], thresholds: list[str],
                  sparsity: list[str]) -> list[Point]:
     """The points of a sweep, dense first (pure: no I/O)."""
-    points = [Point("dense", "dense", "-", ("--stages=finetune", f"--epoch={dense_epochs}"), restore_from=None)]
+    points = [Point("dense", "dense", "-", ("--stages=finetune", f"--epoch={dense_epochs}"), restore_from=None),
+              # Control: dense fine-tuned for as many more epochs as LTP's soft + hard stages train, so a pruned
+              # point's gain over dense can be told apart from the gain of training longer.
+              Point("dense_control", "dense (control)", f"+{2 * prune_epochs} epochs",
+                    ("--stages=finetune", f"--epoch={2 * prune_epochs}"))]
     for value in lambdas:
         points.append(Point(f"ltp_lambda{value}", "LTP", f"lambda={value}, T={temperature:g}",
                             ("--stages=soft,hard", f"--epoch={prune_epochs}", f"--lambda={value}",
@@ -177,10 +185,17 @@ def main(argv: list[str]) -> None:
     rows = []
     metric = primary_metric(task)
     split = task.dev_splits[0]
+    earlier = {} if _REMEASURE.value else previous_rows(output_dir)
     for point in points:
         command = point_command(point, task.name, output_dir, _TRAIN_FLAGS.value, _SEED.value)
         printable = " ".join(shlex.quote(c) for c in ["python", *command[1:]])
         print(f"\n=== {point.name}: {printable}", flush=True)
+        if earlier.get(point.name, {}).get("command") == printable:
+            print(f"{point.name}: measured by an earlier run of this command; reusing its row (--remeasure to time "
+                  "it again).", flush=True)
+            rows.append(earlier[point.name])
+            write_results(rows, output_dir, task.name)
+            continue
         if subprocess.run(command).returncode:
             sys.exit(f"benchmarks.sweep: error: point {point.name} failed; its command was: {printable}")
         last = stage_report(os.path.join(output_dir, point.name), point)
@@ -193,6 +208,15 @@ def main(argv: list[str]) -> None:
         rows.append(row)
         write_results(rows, output_dir, task.name)
     print(markdown_table(rows, task.name))
+
+
+def previous_rows(output_dir: str) -> dict[str, dict[str, Any]]:
+    """The rows an earlier run wrote to results.json, by point name (none if there is no such file)."""
+    path = os.path.join(output_dir, "results.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return {row["point"]: row for row in json.load(f)}
 
 
 def write_results(rows: list[dict[str, Any]], output_dir: str, task: str) -> None:

@@ -33,6 +33,14 @@ def test_two_point_sweep_writes_table_and_plot(tmp_path):
     with open(os.path.join(out, "pareto.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
+    # A rerun of the same sweep reuses both rows instead of training or timing again.
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("reusing its row") == 2
+    with open(os.path.join(out, "results.json")) as f:
+        assert json.load(f) == rows
+
     # --report_only rebuilds the table and plot from results.json without training.
     os.remove(os.path.join(out, "results.md"))
     os.remove(os.path.join(out, "pareto.png"))
