@@ -182,7 +182,7 @@ def main(argv: list[str]) -> None:
     POINTS_BY_NAME.update({p.name: p for p in sweep_points(
         task.name, _DENSE_EPOCHS.value, _PRUNE_EPOCHS.value, _SPARSE_EPOCHS.value, _LAMBDAS.value, _TEMPERATURE.value,
         _LTP_THRESHOLD.value, _KEEP_RATES.value, _THRESHOLDS.value, _SPARSITY.value)})
-    rows = []
+    rows: dict[str, dict[str, Any]] = {}
     metric = primary_metric(task)
     split = task.dev_splits[0]
     earlier = {} if _REMEASURE.value else previous_rows(output_dir)
@@ -193,8 +193,8 @@ def main(argv: list[str]) -> None:
         if earlier.get(point.name, {}).get("command") == printable:
             print(f"{point.name}: measured by an earlier run of this command; reusing its row (--remeasure to time "
                   "it again).", flush=True)
-            rows.append(earlier[point.name])
-            write_results(rows, output_dir, task.name)
+            rows[point.name] = earlier[point.name]
+            write_results(_in_sweep_order(points, rows, earlier), output_dir, task.name)
             continue
         if subprocess.run(command).returncode:
             sys.exit(f"benchmarks.sweep: error: point {point.name} failed; its command was: {printable}")
@@ -205,9 +205,15 @@ def main(argv: list[str]) -> None:
                "flops_reduction": last["flops"]["reduction"], "kept_ratio_last_layer": last["kept_token_ratio"][-1],
                "latency_ms_pruned": latency["pruned"], "latency_ms_dense": latency["dense"],
                "speedup_batch1": latency["dense"] / latency["pruned"], "seed": _SEED.value, "command": printable}
-        rows.append(row)
-        write_results(rows, output_dir, task.name)
-    print(markdown_table(rows, task.name))
+        rows[point.name] = row
+        write_results(_in_sweep_order(points, rows, earlier), output_dir, task.name)
+    print(markdown_table(list(rows.values()), task.name))
+
+
+def _in_sweep_order(points: list[Point], done: dict[str, dict[str, Any]],
+                    earlier: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """This run's rows so far, plus the earlier rows of points it has not reached (an interruption loses none)."""
+    return [done.get(p.name) or earlier[p.name] for p in points if p.name in done or p.name in earlier]
 
 
 def previous_rows(output_dir: str) -> dict[str, dict[str, Any]]:
