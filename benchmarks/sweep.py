@@ -39,10 +39,12 @@ _KEEP_RATES = flags.DEFINE_list("keep_rates", ["0.3", "0.6"], "Top-k keep rates 
 _THRESHOLDS = flags.DEFINE_list("thresholds", ["0.01", "0.02"], "Manual final_token_threshold values.")
 _SPARSITY = flags.DEFINE_list("sparsity", ["2:4", "4x1"], "Weight-pruning patterns (2:4 at 0.5, others at 0.9).")
 _LATENCY_EXAMPLES = flags.DEFINE_integer("latency_examples", 64, "Dev examples timed at batch 1 per point.")
+_CALIBRATION_EXAMPLES = flags.DEFINE_integer(
+    "calibration_examples", 300, "Training examples the pruned runner fits its batch-1 capacities on (0: off).")
 _POINTS = flags.DEFINE_list("points", [], "Run only these point names (default: all).")
 _SEED = flags.DEFINE_integer("seed", 42, "Training seed of every point.")
-_REMEASURE = flags.DEFINE_bool("remeasure", False, "Time points again whose row results.json already holds "
-                                "(by default a rerun reuses a row whose command is unchanged).")
+_REMEASURE = flags.DEFINE_bool("remeasure", False, "Time points again whose row results.json already holds, "
+                                "without retraining them (by default a rerun reuses a row whose command is unchanged).")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only rewrite results.{csv,md} and pareto.png from results.json.")
 
 
@@ -116,6 +118,14 @@ def stage_report(point_dir: str, point: Point) -> dict[str, Any]:
     return read_report(point_dir)["stages"][point.final_stage]
 
 
+def has_report(point_dir: str) -> bool:
+    try:
+        read_report(point_dir)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def read_report(point_dir: str) -> dict[str, Any]:
     for root, _, files in os.walk(point_dir):
         if "report.json" in files and os.path.basename(root) == os.path.basename(root).upper():
@@ -124,8 +134,12 @@ def read_report(point_dir: str) -> dict[str, Any]:
     raise FileNotFoundError(f"No training report under {point_dir}: has this point run?")
 
 
-def measure_latency(checkpoint_dir: str, task: str, count: int) -> dict[str, float]:
-    """Median batch-1 latency of a checkpoint's model and of its dense twin (interleaved), in ms."""
+def measure_latency(checkpoint_dir: str, task: str, count: int, calibration_count: int) -> dict[str, float]:
+    """Median batch-1 latency of a checkpoint's model and of its dense twin (interleaved), in ms.
+
+    The pruned runner first fits its batch-1 capacities on `calibration_count` training examples (one compiled
+    program per call instead of one per pruning layer, as `ltp_tf.benchmark` serves batch 1).
+    """
     import numpy as np
 
     from ltp_tf.checkpoints import load_checkpoint
@@ -139,6 +153,9 @@ def measure_latency(checkpoint_dir: str, task: str, count: int) -> dict[str, flo
     rows = benchmarking.batches(features, 1, count)
     runners = {"pruned": TokenDroppingRunner(checkpoint.model),
                "dense": TokenDroppingRunner(benchmarking.dense_twin(checkpoint.model))}
+    if calibration_count:
+        calibration = read_split(task, "train").take(calibration_count)
+        runners["pruned"].fit_capacities(tokenize(checkpoint_preprocessor(checkpoint), calibration.texts).as_dict())
     predictors = {name: runner for name, runner in runners.items()}
     benchmarking.time_interleaved(predictors, rows)  # warm-up: compile every length bucket
     times = benchmarking.time_interleaved(predictors, rows)
@@ -185,21 +202,23 @@ def main(argv: list[str]) -> None:
     rows: dict[str, dict[str, Any]] = {}
     metric = primary_metric(task)
     split = task.dev_splits[0]
-    earlier = {} if _REMEASURE.value else previous_rows(output_dir)
+    earlier = previous_rows(output_dir)
     for point in points:
         command = point_command(point, task.name, output_dir, _TRAIN_FLAGS.value, _SEED.value)
         printable = " ".join(shlex.quote(c) for c in ["python", *command[1:]])
         print(f"\n=== {point.name}: {printable}", flush=True)
-        if earlier.get(point.name, {}).get("command") == printable:
+        unchanged = earlier.get(point.name, {}).get("command") == printable
+        if unchanged and not _REMEASURE.value:
             print(f"{point.name}: measured by an earlier run of this command; reusing its row (--remeasure to time "
                   "it again).", flush=True)
             rows[point.name] = earlier[point.name]
             write_results(_in_sweep_order(points, rows, earlier), output_dir, task.name)
             continue
-        if subprocess.run(command).returncode:
+        trained = unchanged and _REMEASURE.value and has_report(os.path.join(output_dir, point.name))
+        if not trained and subprocess.run(command).returncode:
             sys.exit(f"benchmarks.sweep: error: point {point.name} failed; its command was: {printable}")
         last = stage_report(os.path.join(output_dir, point.name), point)
-        latency = measure_latency(last["checkpoint"], task.name, _LATENCY_EXAMPLES.value)
+        latency = measure_latency(last["checkpoint"], task.name, _LATENCY_EXAMPLES.value, _CALIBRATION_EXAMPLES.value)
         row = {"point": point.name, "method": point.method, "setting": point.setting, "metric": metric,
                "dev": last["dev"][split][metric], "all_metrics": last["dev"][split],
                "flops_reduction": last["flops"]["reduction"], "kept_ratio_last_layer": last["kept_token_ratio"][-1],

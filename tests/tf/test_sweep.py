@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_two_point_sweep_writes_table_and_plot(tmp_path):
     out = str(tmp_path / "sweep")
     command = [sys.executable, "-m", "benchmarks.sweep", "--task=sst2", f"--output_dir={out}", "--points=topk_0.5",
-               "--keep_rates=0.5", "--dense_epochs=1", "--latency_examples=4",
+               "--keep_rates=0.5", "--dense_epochs=1", "--latency_examples=4", "--calibration_examples=8",
                "--train_flags=--max_train_examples=32,--max_eval_examples=16,--max_seq_length=32,--bs=16,"
                "--jit_compile=false"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200,
