@@ -9,6 +9,11 @@ Per layer and sentence, with `n_in` tokens entering the layer and `n_out` leavin
 
 Embeddings, LayerNorms, softmax and the classifier head are left out, as in LTP. The dense baseline runs
 every layer on the sentence's unpadded length.
+
+Weight sparsity (`weight_density` < 1, the fraction of nonzero encoder kernel weights) scales the projection
+and feed-forward MACs, counting a zero weight as a skipped multiply-add; the attention MACs (activations
+times activations) do not change. This is the count a sparse kernel would do, not what dense TF/XLA/JAX
+kernels run: zeros buy no speed there.
 """
 
 from __future__ import annotations
@@ -36,22 +41,29 @@ class FlopsReport:
                 "reduction": self.reduction}
 
 
-def layer_flops(hidden_dim: int, intermediate_dim: int, tokens_in, tokens_out) -> np.ndarray:
+def layer_flops(hidden_dim: int, intermediate_dim: int, tokens_in, tokens_out,
+                weight_density: float = 1.0) -> np.ndarray:
     """FLOPs of one layer for arrays of per-sentence token counts."""
     n_in = np.asarray(tokens_in, dtype=np.float64)
     n_out = np.asarray(tokens_out, dtype=np.float64)
-    macs = 2 * hidden_dim * n_in**2 + 4 * hidden_dim**2 * n_in + 2 * hidden_dim * intermediate_dim * n_out
-    return 2 * macs
+    attention = 2 * hidden_dim * n_in**2
+    weights = 4 * hidden_dim**2 * n_in + 2 * hidden_dim * intermediate_dim * n_out
+    return 2 * (attention + weight_density * weights)
 
 
-def count_flops(hidden_dim: int, intermediate_dim: int, sequence_lengths, kept_tokens) -> FlopsReport:
+def count_flops(hidden_dim: int, intermediate_dim: int, sequence_lengths, kept_tokens,
+                weight_density: float = 1.0) -> FlopsReport:
     """FLOPs of a batch given what each layer kept.
 
     Args:
         hidden_dim, intermediate_dim: model sizes.
         sequence_lengths: `(batch,)` unpadded sentence lengths.
         kept_tokens: `(batch, num_layers)` tokens each layer passes on (the backbone's `kept_tokens`).
+        weight_density: fraction of nonzero encoder kernel weights, in (0, 1] (1: dense weights). The dense
+            baseline always has density 1.
     """
+    if isinstance(weight_density, bool) or not 0.0 < float(weight_density) <= 1.0:
+        raise ValueError(f"`weight_density` must be a number in (0, 1]. Received: weight_density={weight_density!r}")
     lengths = np.asarray(sequence_lengths, dtype=np.float64)
     kept = np.asarray(kept_tokens, dtype=np.float64)
     if lengths.ndim != 1 or kept.ndim != 2 or kept.shape[0] != lengths.shape[0]:
@@ -60,7 +72,7 @@ def count_flops(hidden_dim: int, intermediate_dim: int, sequence_lengths, kept_t
     if lengths.shape[0] == 0:
         raise ValueError("Cannot count FLOPs of an empty batch. Received: sequence_lengths of shape (0,)")
     tokens_in = np.concatenate([lengths[:, None], kept[:, :-1]], axis=1)
-    per_layer = [float(layer_flops(hidden_dim, intermediate_dim, tokens_in[:, i], kept[:, i]).sum())
+    per_layer = [float(layer_flops(hidden_dim, intermediate_dim, tokens_in[:, i], kept[:, i], weight_density).sum())
                  for i in range(kept.shape[1])]
     dense = float(layer_flops(hidden_dim, intermediate_dim, lengths, lengths).sum()) * kept.shape[1]
     return FlopsReport(per_layer=tuple(per_layer), total=float(sum(per_layer)), dense_total=dense)

@@ -15,6 +15,7 @@ import numpy as np
 from ltp_tf.data.glue import GlueTask
 from ltp_tf.flops import FlopsReport, count_flops
 from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.sparsity.kernels import prunable_kernels
 from ltp_tf.training.batching import eval_batches
 from ltp_tf.training.features import LabeledFeatures
 from ltp_tf.training.metrics import compute_metrics, predictions_from_logits
@@ -43,6 +44,7 @@ class Evaluation:
     sequence_lengths: np.ndarray
     hidden_dim: int
     intermediate_dim: int
+    weight_density: float = 1.0
 
     @property
     def kept_ratio(self) -> list[float]:
@@ -51,7 +53,8 @@ class Evaluation:
 
     @property
     def flops(self) -> FlopsReport:
-        return count_flops(self.hidden_dim, self.intermediate_dim, self.sequence_lengths, self.kept_tokens)
+        return count_flops(self.hidden_dim, self.intermediate_dim, self.sequence_lengths, self.kept_tokens,
+                           self.weight_density)
 
 
 class Evaluator:
@@ -76,4 +79,13 @@ class Evaluator:
             kept[rows] = np.asarray(outputs["kept_tokens"])[:len(rows)]
             lengths[rows] = np.asarray(outputs["sequence_lengths"])[:len(rows)]
         metrics = compute_metrics(self.task, data.labels, predictions_from_logits(self.task, logits))
-        return Evaluation(metrics, kept, lengths, self.model.backbone.hidden_dim, self.model.backbone.intermediate_dim)
+        return Evaluation(metrics, kept, lengths, self.model.backbone.hidden_dim, self.model.backbone.intermediate_dim,
+                          encoder_weight_density(self.model))
+
+
+def encoder_weight_density(model: TokenPruningClassifier) -> float:
+    """Nonzero fraction of the encoder blocks' kernel weights (1.0 unless weight pruning zeroed some)."""
+    kernels = [keras.ops.convert_to_numpy(kernel.variable) for block in model.backbone.transformer_layers
+               for kernel in prunable_kernels(block)]
+    total = sum(k.size for k in kernels)
+    return float(sum(np.count_nonzero(k) for k in kernels) / total) if total else 1.0

@@ -25,7 +25,7 @@ def stage_report(stage: str, checkpoint_dir: str, evaluations: dict[str, Evaluat
         "thresholds": thresholds,
         "flops": {"gflops_per_example": flops.total / examples / 1e9,
                   "dense_gflops_per_example": flops.dense_total / examples / 1e9,
-                  "reduction": flops.reduction,
+                  "reduction": flops.reduction, "weight_density": first.weight_density,
                   "per_layer_gflops_per_example": [f / examples / 1e9 for f in flops.per_layer]},
         "mean_tokens": float(first.sequence_lengths.mean()),
         "train": train_info,

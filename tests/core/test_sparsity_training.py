@@ -6,6 +6,7 @@ import pytest
 
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
 from ltp_tf.sparsity import PruningConfig, UpdateWeightPruning, find_plan, prune, sparsity_report, strip
+from ltp_tf.sparsity.kernels import prunable_kernels
 from ltp_tf.sparsity.optimizer import PruningOptimizer, ScoredKernel
 from ltp_tf.sparsity.patterns import parse_pattern
 
@@ -253,3 +254,19 @@ def test_mixed_float16_scores_see_unscaled_gradients():
     # Loss scaling multiplies gradients by 2**15: unscaled snip scores of this model stay far below that.
     scores = [_np(plan.optimizer.score(k.kernel.variable)) for k in plan.kernels]
     assert 0 < max(s.max() for s in scores) < 1e3
+
+
+def test_encoder_weight_density_counts_the_zeros_of_pruned_encoder_kernels():
+    from ltp_tf.training.evaluation import encoder_weight_density
+
+    model = _classifier(num_layers=2)
+    assert encoder_weight_density(model) == 1.0
+    kernels = [k for block in model.backbone.transformer_layers for k in prunable_kernels(block)]
+    prune(model, PruningConfig(op_names=("transformer_layer",), pattern="2:4", target_sparsity=0.5, start_step=0,
+                               end_step=1, pruning_frequency=1))
+    _compile(model)
+    x, y = _data(2)
+    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[UpdateWeightPruning()])
+    values = [_np(k.variable) for k in kernels]
+    expected = sum(np.count_nonzero(v) for v in values) / sum(v.size for v in values)
+    assert encoder_weight_density(model) == pytest.approx(expected) and expected <= 0.5 + 1e-6
