@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
 import shlex
@@ -245,17 +246,19 @@ def previous_rows(output_dir: str) -> dict[str, dict[str, Any]]:
 
 
 def write_results(rows: list[dict[str, Any]], output_dir: str, task: str) -> None:
-    """results.json, results.csv, results.md and pareto.png (rewritten after every point)."""
-    with open(os.path.join(output_dir, "results.json"), "w", encoding="utf-8") as f:
-        json.dump(rows, f, indent=2)
+    """results.json, results.csv, results.md and pareto.png (rewritten after every point, each atomically:
+    a rerun reads results.json back)."""
+    from ltp_tf.atomic import write_text
+
+    write_text(os.path.join(output_dir, "results.json"), json.dumps(rows, indent=2))
     columns = ["point", "method", "setting", "metric", "dev", "flops_reduction", "speedup_batch1",
                "kept_ratio_last_layer", "latency_ms_pruned", "latency_ms_dense", "seed", "command"]
-    with open(os.path.join(output_dir, "results.csv"), "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    with open(os.path.join(output_dir, "results.md"), "w", encoding="utf-8") as f:
-        f.write(markdown_table(rows, task) + "\n")
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(os.path.join(output_dir, "results.csv"), table.getvalue())
+    write_text(os.path.join(output_dir, "results.md"), markdown_table(rows, task) + "\n")
     plot_pareto(rows, os.path.join(output_dir, "pareto.png"), task)
 
 
