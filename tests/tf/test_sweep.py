@@ -41,6 +41,17 @@ def test_two_point_sweep_writes_table_and_plot(tmp_path):
     with open(os.path.join(out, "results.json")) as f:
         assert json.load(f) == rows
 
+    # --remeasure times both points again from their checkpoints, without retraining (same metrics and FLOPs).
+    remeasured = subprocess.run([*command, "--remeasure"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert remeasured.returncode == 0, remeasured.stderr[-3000:]
+    assert "reusing its row" not in remeasured.stdout and "Stage finetune:" not in remeasured.stderr
+    with open(os.path.join(out, "results.json")) as f:
+        again_rows = json.load(f)
+    assert [(r["point"], r["dev"], r["flops_reduction"]) for r in again_rows] == \
+        [(r["point"], r["dev"], r["flops_reduction"]) for r in rows]
+    table = open(os.path.join(out, "results.md")).read()
+
     # --report_only rebuilds the table and plot from results.json without training.
     os.remove(os.path.join(out, "results.md"))
     os.remove(os.path.join(out, "pareto.png"))
