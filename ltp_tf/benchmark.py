@@ -173,10 +173,11 @@ def _predictors(engine: str, models: dict, exports: dict, calibration: dict | No
         return runners
     if engine == "saved_model":
         import tensorflow as tf
-        import tensorflow_text  # noqa: F401  (the SavedModel's tokenizer ops)
+
+        from ltp_tf.serving.saved_model import load_export
 
         def signature(path):
-            function = tf.saved_model.load(path).signatures["token_ids"]
+            function = load_export(path).signatures["token_ids"]
             return lambda batch: {k: v.numpy() for k, v in function(
                 **{name: tf.constant(value, tf.int32) for name, value in batch.items()}).items()}
 

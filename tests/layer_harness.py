@@ -2,7 +2,8 @@
 
 It checks: config round trip (`get_config` -> `from_config` -> same config, same outputs with the same
 weights), `.keras` save and load, an eager call, a symbolic call inside a functional model, one `fit`
-step that changes the trainable weights, and a call under `mixed_float16`.
+step that changes the trainable weights, and a call under `mixed_float16` in which every floating-point
+output has the compute dtype (float16), except the outputs the layer documents as float32.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def run_layer_test(
     symbolic_inputs: Callable[[], tuple],
     output_for_loss: Callable[[Any], Any],
     run_mixed_precision: bool = True,
+    float32_outputs: tuple[str, ...] = (),
 ) -> keras.layers.Layer:
     """Runs the checks above and returns the built layer.
 
@@ -42,6 +44,9 @@ def run_layer_test(
         inputs: positional call arguments (NumPy arrays).
         symbolic_inputs: returns `keras.Input`s matching `inputs`.
         output_for_loss: picks the tensor to train on from the layer's output.
+        run_mixed_precision: also call the layer under `mixed_float16`.
+        float32_outputs: keys of a dict output that stay float32 under mixed precision (by design, as the
+            layer's docstring says); every other floating-point output must be float16.
     """
     layer = layer_cls(**init_kwargs)
     eager = layer(*inputs, training=False)
@@ -80,8 +85,14 @@ def run_layer_test(
         mixed = layer_cls(**{**init_kwargs, "dtype": "mixed_float16"})
         outputs = mixed(*inputs, training=False)
         hidden = output_for_loss(outputs)
-        assert keras.backend.standardize_dtype(hidden.dtype) == "float16", hidden.dtype
         assert np.all(np.isfinite(_as_numpy(hidden).astype(np.float32)))
+        named = outputs if isinstance(outputs, dict) else {"output": outputs}
+        assert set(float32_outputs) <= set(named), f"unknown float32_outputs {float32_outputs}"
+        for name, tensor in named.items():
+            dtype = keras.backend.standardize_dtype(tensor.dtype)
+            if "float" in dtype:
+                expected = "float32" if name in float32_outputs else "float16"
+                assert dtype == expected, f"output {name!r} is {dtype} under mixed_float16, expected {expected}"
         for variable in mixed.weights:
             assert variable.dtype == "float32", variable.path
     return layer

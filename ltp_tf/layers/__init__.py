@@ -6,6 +6,7 @@ from ltp_tf.layers.token_scoring import (
     initial_threshold,
     token_importance,
     topk_first_pruning_layer,
+    topk_keep_counts,
     topk_keep_rates,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "initial_threshold",
     "token_importance",
     "topk_first_pruning_layer",
+    "topk_keep_counts",
     "topk_keep_rates",
 ]

@@ -24,7 +24,8 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
 
     Pruning modes (from `pruning_config.prune_mode`):
     - `"none"`: dense.
-    - `"topk"`: the `topk_keep_rates` schedule, counts relative to each sentence's unpadded length.
+    - `"topk"`: the `topk_keep_rates` schedule; a sentence keeps `round(length * rate)` tokens (at least
+      1), relative to its unpadded length (`token_scoring.topk_keep_counts`).
     - `"absolute_threshold"`: tokens whose score is below the layer's threshold are pruned. The threshold
       is `final_token_threshold * i / L + threshold_lr_scale * threshold_delta`, `threshold_delta` a
       scalar weight initialised to 0 (LTP's base plus trainable delta). It trains only in soft mode.
@@ -40,7 +41,9 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
         num_layers: number of blocks in the encoder.
         pruning_config: a `TokenPruningConfig` (or its dict); default: no pruning.
         drop_tokens: physically remove pruned tokens (gather the live ones, pad only to the longest row),
-            so later layers run on fewer tokens. Outputs equal hard masking on the live tokens.
+            so later layers run on fewer tokens. Outputs equal hard masking on the live tokens. In soft
+            training nothing is pruned, so only trailing padding is removed and the soft mask follows the
+            tokens (outputs equal soft masking on the live tokens).
         threshold_lr_scale: the threshold moves `threshold_lr_scale` times as fast as the other weights
             under Adam-type optimizers (a separate learning rate for thresholds, as LTP's own optimizer).
         activation: feed-forward activation name; `"gelu_exact"` for BERT checkpoints (see
@@ -60,7 +63,11 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
         A dict: `hidden_states` `(batch, seq', hidden)`, `token_mask` `(batch, seq')` live tokens after this
         layer, `kept_positions` `(batch, seq')` int32 input positions of the outputs (the identity unless
         tokens were dropped), `token_scores` `(batch, seq)` importance of the input tokens, and
-        `keep_mask` `(batch, seq)` float32: 1/0 per input token in hard mode, the soft mask in soft training.
+        `keep_mask` `(batch, seq)`: 1/0 per input token in hard mode, the soft mask in soft training.
+        `token_scores` and `keep_mask` are float32 under every dtype policy, also `mixed_float16` and
+        `mixed_bfloat16` (`hidden_states` has the compute dtype): thresholds go down to 1e-5, below
+        float16's smallest normal number (6.1e-5), and the soft mask divides score differences of that
+        size by a temperature of about 1e-3, so half precision would change which tokens are kept.
     """
 
     def __init__(
@@ -225,7 +232,9 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
 
         outputs = self._feed_forward(residual, attention_output, training)  # (batch, seq', hidden)
         if soft:
-            outputs = outputs * ops.cast(keep_mask, outputs.dtype)[:, :, None]
+            # With `drop_tokens`, soft mode removes only padding: the mask follows the tokens to `seq'`.
+            output_mask = ops.take_along_axis(keep_mask, kept_positions, axis=1) if self.drop_tokens else keep_mask
+            outputs = outputs * ops.cast(output_mask, outputs.dtype)[:, :, None]
             self.add_loss(self.pruning_config.mask_loss_weight * token_scoring.masked_mean(keep_mask, token_mask))
         return {
             "hidden_states": outputs,
@@ -256,8 +265,8 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
             return token_mask
         if self.pruning_config.prune_mode == "topk":
             rate = token_scoring.topk_keep_rates(self.num_layers, self.pruning_config.token_keep_rate)[self.layer_index]
-            keep_counts = ops.ceil(ops.cast(sentence_lengths, "float32") * rate)
-            return token_scoring.topk_keep_mask(scores, token_mask, ops.cast(keep_counts, "int32"))
+            keep_counts = token_scoring.topk_keep_counts(sentence_lengths, rate)
+            return token_scoring.topk_keep_mask(scores, token_mask, keep_counts)
         return token_scoring.threshold_keep_mask(scores, token_mask, ops.stop_gradient(self.threshold))
 
     # ------------------------------------------------------------ shape/config

@@ -100,6 +100,16 @@ def soft_keep_mask(scores, token_mask, threshold, temperature: float):
     return protect_cls(soft, token_mask)
 
 
+def topk_keep_counts(sentence_lengths, keep_rate: float):
+    """Tokens each sentence keeps at `keep_rate`: `round(length * rate)`, at least 1. `(batch,)` int32.
+
+    Rounding is half to even, as LTP's `torch.round` (a 5-token sentence at rate 0.5 keeps 2), and the
+    product is taken in float32 as there. The floor of 1 keeps `[CLS]` alone where the count rounds to 0.
+    """
+    counts = ops.round(ops.cast(sentence_lengths, "float32") * float(keep_rate))
+    return ops.cast(ops.maximum(counts, 1.0), "int32")
+
+
 def topk_keep_mask(scores, token_mask, keep_counts):
     """Keeps the `keep_counts[b]` highest-scoring live tokens of each sentence, [CLS] always among them.
 

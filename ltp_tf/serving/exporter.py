@@ -29,7 +29,7 @@ from ltp_tf.data.glue import get_task
 from ltp_tf.serving import publish
 from ltp_tf.serving.onnx_export import export_onnx
 from ltp_tf.serving.signatures import (TEXT_SIGNATURE, TOKEN_ID_INPUTS, TOKEN_ID_SIGNATURE, build_export_archive,
-                                       output_names, text_input_names, token_dropping)
+                                       input_limits, output_names, text_input_names, token_dropping)
 from ltp_tf.serving.text import checkpoint_preprocessor, tokenizer_settings
 
 EXTRA_DIR = "assets.extra"
@@ -82,7 +82,7 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
             os.makedirs(extra, exist_ok=True)
             if onnx:
                 export_onnx(lambda: build_export_archive(model, task, checkpoint.max_seq_length),
-                            os.path.join(extra, ONNX_FILE))
+                            os.path.join(extra, ONNX_FILE), input_limits(model, checkpoint.max_seq_length))
         _write_json(os.path.join(extra, EXPORT_INFO_FILE), export_info(checkpoint, task, text_signature, onnx))
         if verify:
             verification = run_verification(staging, checkpoint.path, os.path.join(extra, VERIFICATION_FILE),

@@ -5,10 +5,17 @@ fails on this TensorFlow version, and the text signature's TensorFlow Text ops h
 counterpart (ONNX clients tokenize themselves, as `token_ids` clients do). TensorFlow's exact GELU uses
 `Erfc`, which ONNX lacks and tf2onnx passes through unconverted; it is rewritten as `1 - Erf(x)` (the
 same function; the difference is float32 rounding, far below the 1e-5 parity bound).
+
+ONNX has no assertion op, so the input checks of the token-id signature (`ltp_tf.serving.signatures`)
+are not in the ONNX graph: onnxruntime would silently wrap negative token ids around. The bounds are
+stored in the model's metadata (`metadata_props` key `ltp_tf_input_limits`, JSON) and `OnnxPredictor`
+checks every input against them before running, raising `ValueError`; clients that call onnxruntime
+directly must check their inputs the same way.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +26,7 @@ import numpy as np
 from ltp_tf.serving.signatures import TOKEN_ID_INPUTS, TOKEN_ID_SIGNATURE
 
 OPSET = 17
+LIMITS_KEY = "ltp_tf_input_limits"
 
 
 def convert_saved_model(token_id_saved_model: str, output_path: str, opset: int = OPSET) -> str:
@@ -60,12 +68,54 @@ def replace_erfc(path: str) -> int:
     return count
 
 
-def export_onnx(archive_factory, output_path: str) -> str:
-    """Writes the token-id-only archive from `archive_factory()` to a temporary folder and converts it."""
+def write_input_limits(path: str, limits: dict[str, int]) -> None:
+    """Stores `limits` (`signatures.input_limits`) in the metadata of the ONNX file at `path`."""
+    import onnx
+
+    model = onnx.load(path)
+    onnx.helper.set_model_props(model, {LIMITS_KEY: json.dumps(limits, sort_keys=True)})
+    onnx.save(model, path)
+
+
+def export_onnx(archive_factory, output_path: str, limits: dict[str, int]) -> str:
+    """Writes the token-id-only archive from `archive_factory()` to a temporary folder and converts it.
+
+    `limits` (`signatures.input_limits`) go into the ONNX metadata for `OnnxPredictor`'s input checks.
+    """
     with tempfile.TemporaryDirectory(prefix="ltp_tf_onnx_") as folder:
         saved_model = os.path.join(folder, "token_ids")
         archive_factory().write_out(saved_model, verbose=False)
-        return convert_saved_model(saved_model, output_path)
+        convert_saved_model(saved_model, output_path)
+    write_input_limits(output_path, limits)
+    return output_path
+
+
+def check_token_inputs(features: dict[str, np.ndarray], limits: dict[str, int]) -> None:
+    """Raises `ValueError` for inputs the token-id signature would refuse (same rules, in NumPy)."""
+    shape = np.shape(features["token_ids"])
+    if len(shape) != 2 or shape[0] == 0:
+        raise ValueError("`token_ids` must have shape (batch, sequence) with batch >= 1. "
+                         f"Received: shape={shape}")
+    for name in ("segment_ids", "padding_mask"):
+        if np.shape(features[name]) != shape:
+            raise ValueError(f"`{name}` must have the shape of `token_ids` {shape}. "
+                             f"Received: shape={np.shape(features[name])}")
+    for name, limit in (("token_ids", limits["vocabulary_size"]), ("segment_ids", limits["num_segments"])):
+        values = np.asarray(features[name])
+        if values.min() < 0 or values.max() >= limit:
+            raise ValueError(f"`{name}` must be in [0, {limit}). Received: values from {values.min()} to "
+                             f"{values.max()}")
+    mask = np.asarray(features["padding_mask"])
+    if not np.isin(mask, (0, 1)).all():
+        raise ValueError("`padding_mask` must be 0 (padding) or 1 (real token). "
+                         f"Received: values from {mask.min()} to {mask.max()}")
+    if not (mask[:, 0] == 1).all():
+        raise ValueError("`padding_mask` must be 1 at position 0 ([CLS]) of every row: pad on the right. "
+                         "Received: a row starting with padding")
+    longest = int(np.max(np.where(mask == 1, np.arange(1, shape[1] + 1)[None, :], 0)))
+    if longest > limits["max_seq_length"]:
+        raise ValueError(f"Inputs are longer than max_seq_length={limits['max_seq_length']} tokens: truncate "
+                         f"them. Received: {longest} tokens")
 
 
 class OnnxPredictor:
@@ -82,7 +132,13 @@ class OnnxPredictor:
         names = sorted(i.name for i in self.session.get_inputs())
         if names != sorted(TOKEN_ID_INPUTS):
             raise ValueError(f"{path} is not a token-id model: inputs {names}, expected {sorted(TOKEN_ID_INPUTS)}")
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        if LIMITS_KEY not in metadata:
+            raise ValueError(f"{path} has no {LIMITS_KEY!r} metadata: export it again with this ltp_tf version.")
+        self.limits = json.loads(metadata[LIMITS_KEY])
 
     def __call__(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs the model; inputs the SavedModel's token-id signature would refuse raise `ValueError`."""
         feeds = {name: np.asarray(features[name]).astype(np.int32) for name in TOKEN_ID_INPUTS}
+        check_token_inputs(feeds, self.limits)
         return dict(zip(self.output_names, self.session.run(self.output_names, feeds)))

@@ -12,6 +12,16 @@ Outputs (both signatures): `logits` `[None, C] float32`, `kept_tokens` `[None, L
 layer passed on), and for classification `probabilities` `[None, C] float32` and `label` `[None] int32`
 (class index), for regression (STS-B) `score` `[None] float32`.
 
+Every input is checked inside the graph before it is used, so a request the model cannot serve fails
+with an `InvalidArgumentError` saying what was wrong (the server keeps running) instead of crashing the
+process or reading out of bounds: an empty batch; pair texts whose batch sizes differ (keras_hub's packer
+feeds both to TensorFlow Text's `RoundRobinTrim`, which assumes equal row counts: it reads past the end
+of the smaller batch, giving garbage token ids or aborting the process with `std::length_error`); token-id inputs of different shapes, token ids
+outside `[0, vocabulary_size)` (negative ids would silently wrap around in the embedding lookup),
+segment ids outside `[0, num_segments)`, a `padding_mask` other than 0/1 or whose position 0 (`[CLS]`)
+is padding, and inputs longer than `max_seq_length`. Dtypes are checked by the `TensorSpec`s, ranks by
+`tf.ensure_shape` (a loaded signature does not check them against its `TensorSpec`s).
+
 Pruned tokens are physically removed inside the graph (`drop_tokens=True`: each layer gathers the kept
 tokens and pads only to the longest kept row), so later layers really run on fewer tokens. Shapes are
 dynamic, so the graph runs without XLA (XLA needs static shapes; see `ltp_tf.serving.runner` for that).
@@ -43,6 +53,13 @@ def output_names(task: GlueTask) -> tuple[str, ...]:
     if task.is_regression:
         return ("logits", "score", "kept_tokens")
     return ("logits", "probabilities", "label", "kept_tokens")
+
+
+def input_limits(model: TokenPruningClassifier, max_seq_length: int) -> dict[str, int]:
+    """The bounds the token-id inputs are checked against: vocabulary size, segments, max_seq_length."""
+    backbone = model.backbone
+    return {"vocabulary_size": backbone.vocabulary_size, "num_segments": backbone.num_segments,
+            "max_seq_length": max_seq_length}
 
 
 def build_export_archive(model: TokenPruningClassifier, task: GlueTask, max_seq_length: int,
@@ -79,16 +96,18 @@ def token_dropping(model: TokenPruningClassifier, enabled: bool) -> Iterator[Non
 
 def _predict_function(model: TokenPruningClassifier, task: GlueTask, max_seq_length: int):
     backbone = model.backbone
+    limits = input_limits(model, max_seq_length)
 
     def predict(token_ids, segment_ids, padding_mask):
-        mask = tf.cast(padding_mask, tf.bool)
+        # A loaded signature does not check ranks against its TensorSpecs; EnsureShape does, at run time.
+        token_ids, segment_ids, padding_mask = (tf.ensure_shape(value, [None, None]) for value in
+                                                (token_ids, segment_ids, padding_mask))
+        # Nothing reads the inputs before the checks have passed.
+        with tf.control_dependencies(_token_input_checks(token_ids, segment_ids, padding_mask, limits)):
+            token_ids, segment_ids, mask = (tf.identity(token_ids), tf.identity(segment_ids),
+                                            tf.cast(padding_mask, tf.bool))
         positions = tf.range(1, tf.shape(mask)[1] + 1)
         longest = tf.reduce_max(tf.where(mask, positions[None, :], 0))  # one past the last real token
-        checks = [tf.debugging.assert_less_equal(
-            longest, max_seq_length,
-            message=f"Inputs are longer than max_seq_length={max_seq_length} tokens: truncate them.")]
-        with tf.control_dependencies(checks):
-            longest = tf.maximum(longest, 1)
         inputs = {"token_ids": token_ids[:, :longest], "segment_ids": segment_ids[:, :longest],
                   "padding_mask": mask[:, :longest]}
         outputs = backbone(inputs, training=False)
@@ -98,8 +117,52 @@ def _predict_function(model: TokenPruningClassifier, task: GlueTask, max_seq_len
     return predict
 
 
+def _token_input_checks(token_ids, segment_ids, padding_mask, limits: dict[str, int]) -> list[tf.Operation]:
+    """Assertions that the token-id inputs are servable (see the module docstring)."""
+    max_seq_length = limits["max_seq_length"]
+    shape = tf.shape(token_ids)  # (batch, seq)
+    checks = [_check(shape[0] > 0, "A request needs at least one example. Received: batch size 0")]
+    for name, value in (("segment_ids", segment_ids), ("padding_mask", padding_mask)):
+        checks.append(_check(tf.reduce_all(tf.equal(tf.shape(value), shape)),
+                             f"`{name}` must have the shape of `token_ids` {{}}. Received: shape={{}}",
+                             shape, tf.shape(value)))
+    with tf.control_dependencies(checks):  # the checks below read all three with one shape
+        for name, value, limit in (("token_ids", token_ids, limits["vocabulary_size"]),
+                                   ("segment_ids", segment_ids, limits["num_segments"])):
+            low, high = tf.reduce_min(value), tf.reduce_max(value)
+            checks.append(_check((low >= 0) & (high < limit), f"`{name}` must be in [0, {limit}). "
+                                 "Received: values from {} to {}", low, high))
+        checks.append(_check(tf.reduce_all((padding_mask == 0) | (padding_mask == 1)),
+                             "`padding_mask` must be 0 (padding) or 1 (real token). Received: values from {} to {}",
+                             tf.reduce_min(padding_mask), tf.reduce_max(padding_mask)))
+        checks.append(_check(tf.reduce_all(padding_mask[:, :1] == 1),
+                             "`padding_mask` must be 1 at position 0 ([CLS]) of every row: pad on the right. "
+                             "Received: a row starting with padding"))
+        positions = tf.range(1, shape[1] + 1)
+        longest = tf.reduce_max(tf.where(padding_mask == 1, positions[None, :], 0))  # one past the last real token
+        checks.append(_check(longest <= max_seq_length, f"Inputs are longer than max_seq_length={max_seq_length} "
+                             "tokens: truncate them. Received: {} tokens", longest))
+    return checks
+
+
+def _check(condition, template: str, *values) -> tf.Operation:
+    """`tf.debugging.Assert` whose message is `template` with `values` formatted in (at run time)."""
+    message = tf.strings.format(template, values) if values else template
+    return tf.debugging.Assert(condition, [message])
+
+
 def _text_function(preprocessor, predict, task: GlueTask):
     def features(texts):
+        texts = [tf.ensure_shape(text, [None]) for text in texts]  # rank 1 (see `predict`)
+        sizes = [tf.shape(text)[0] for text in texts]
+        checks = [_check(sizes[0] > 0, "A request needs at least one example. Received: batch size 0")]
+        if len(texts) == 2:
+            # TensorFlow Text's RoundRobinTrim (in the packer) aborts the process on mismatched pairs.
+            with tf.control_dependencies(checks):
+                checks.append(_check(tf.equal(sizes[0], sizes[1]), "`sentence1` and `sentence2` must have the "
+                                     "same batch size. Received: {} sentence1 and {} sentence2", *sizes))
+        with tf.control_dependencies(checks):
+            texts = tuple(tf.identity(text) for text in texts)
         packed = preprocessor(x=texts[0] if len(texts) == 1 else tuple(texts))
         return predict(packed["token_ids"], packed["segment_ids"], tf.cast(packed["padding_mask"], tf.int32))
 

@@ -77,12 +77,12 @@ def verify_export(export_path: str, checkpoint_path: str, max_examples: int | No
                   data_dir: str | None = None, batch_size: int = 64) -> dict[str, Any]:
     """Runs every comparison of the module docstring and returns the report (`report["passed"]`)."""
     import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the tokenizer ops the SavedModel uses)
 
     from ltp_tf.checkpoints import load_checkpoint
     from ltp_tf.data import get_task, read_split, tokenize
     from ltp_tf.serving.exporter import EXTRA_DIR, ONNX_FILE
     from ltp_tf.serving.onnx_export import OnnxPredictor
+    from ltp_tf.serving.saved_model import load_export
     from ltp_tf.serving.signatures import TEXT_SIGNATURE, TOKEN_ID_INPUTS, TOKEN_ID_SIGNATURE, text_input_names
     from ltp_tf.serving.text import checkpoint_preprocessor
 
@@ -96,7 +96,7 @@ def verify_export(export_path: str, checkpoint_path: str, max_examples: int | No
     features["padding_mask"] = features["padding_mask"].astype(np.int32)
     reference = keras_reference(checkpoint.model, features, batch_size)
 
-    loaded = tf.saved_model.load(export_path)
+    loaded = load_export(export_path)
     engines: dict[str, Callable[[], dict]] = {}
     if TEXT_SIGNATURE in loaded.signatures and set(text_input_names(task)) <= set(
             loaded.signatures[TEXT_SIGNATURE].structured_input_signature[1]):

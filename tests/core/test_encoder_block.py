@@ -42,7 +42,26 @@ def test_layer_harness():
         (hidden, live),
         lambda: (keras.Input((None, HIDDEN)), keras.Input((None,), dtype="bool")),
         lambda outputs: outputs["hidden_states"],
+        float32_outputs=("token_scores", "keep_mask"),  # documented: thresholds need float32
     )
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_scores_and_keep_mask_stay_float32_under_mixed_precision(training):
+    """Thresholds go down to 1e-5 (subnormal in float16): scores and masks are float32 by design."""
+    hidden, live = _inputs(10)
+    block = _block(masking_mode="soft", final_token_threshold=0.04, dtype="mixed_float16")
+    outputs = block(hidden, live, training=training)
+    assert keras.backend.standardize_dtype(outputs["hidden_states"].dtype) == "float16"
+    for name in ("token_scores", "keep_mask"):
+        assert keras.backend.standardize_dtype(outputs[name].dtype) == "float32", name
+    reference = _block(masking_mode="soft", final_token_threshold=0.04)
+    reference(hidden, live)
+    reference.set_weights(block.get_weights())
+    expected = reference(hidden, live, training=training)
+    np.testing.assert_allclose(_np(outputs["token_scores"]), _np(expected["token_scores"]), rtol=1e-2, atol=1e-5)
+    if not training:  # hard keep decisions match the float32 block's (no score is this close to the threshold)
+        np.testing.assert_array_equal(_np(outputs["keep_mask"]), _np(expected["keep_mask"]))
 
 
 def _layer_norm(x, gamma, beta, eps=1e-12):
@@ -124,11 +143,32 @@ def test_first_layer_never_prunes():
 
 
 def test_topk_keeps_schedule_count_of_sentence_length():
-    hidden, live = _inputs(5)
+    hidden, _ = _inputs(5, batch=4)
+    lengths = np.array([9, 5, 2, 1])  # at rate 0.5: 4.5 -> 4 and 2.5 -> 2 (half to even, as torch.round), 0.5 -> 1
+    live = np.arange(SEQ)[None, :] < lengths[:, None]
     block = _block("topk", layer_index=3, num_layers=4, token_keep_rate=0.5)
     outputs = block(hidden, live)
-    lengths = live.sum(1)
-    np.testing.assert_array_equal(_np(outputs["token_mask"]).sum(1), np.ceil(lengths * 0.5).astype(int))
+    np.testing.assert_array_equal(_np(outputs["token_mask"]).sum(1), [4, 2, 1, 1])
+
+
+def test_soft_training_with_drop_tokens_on_padded_rows():
+    """Soft training removes nothing but padding: with drop_tokens it equals soft masking on live tokens."""
+    hidden, live = _inputs(11)
+    live[0, -2:] = False  # every row padded: the compacted width is below SEQ
+    masked = _block(masking_mode="soft", layer_index=3, final_token_threshold=0.02)
+    dropped = _block(masking_mode="soft", layer_index=3, final_token_threshold=0.02, drop_tokens=True)
+    masked_out = masked(hidden, live, training=True)
+    dropped(hidden, live)
+    dropped.set_weights(masked.get_weights())
+    dropped_out = dropped(hidden, live, training=True)
+    width = live.sum(1).max()
+    assert _np(dropped_out["hidden_states"]).shape == (BATCH, width, HIDDEN) and width < SEQ
+    np.testing.assert_array_equal(_np(dropped_out["kept_positions"]), np.tile(np.arange(width), (BATCH, 1)))
+    np.testing.assert_array_equal(_np(dropped_out["token_mask"]), live[:, :width])
+    np.testing.assert_allclose(_np(dropped_out["keep_mask"]), _np(masked_out["keep_mask"]), atol=1e-6)
+    got, expected = _np(dropped_out["hidden_states"]), _np(masked_out["hidden_states"])[:, :width]
+    np.testing.assert_allclose(got[live[:, :width]], expected[live[:, :width]], atol=1e-5)
+    assert float(_np(dropped.losses[0])) == pytest.approx(float(_np(masked.losses[0])), rel=1e-5)
 
 
 def _soft_model(masking_mode):

@@ -108,10 +108,10 @@ def test_chunks_sorting_and_batch_padding_keep_input_order(models):
 
 
 def test_one_program_path_with_fitted_capacities(models):
-    model = models["topk"]  # top-k keeps ceil(0.3 * length) at the last layer: predictable per length
+    model = models["topk"]  # top-k keeps round(0.3 * length) at the last layer: predictable per length
     runner = TokenDroppingRunner(model, jit_compile=JIT)
     capacities = runner.fit_capacities(_inputs([25, 20]), batch_size=2)
-    assert capacities == {(2, 32): (8,)}  # batch 2, bucket of 25; ceil(0.3 * 25) = 8 kept
+    assert capacities == {(2, 32): (8,)}  # batch 2, bucket of 25; round(0.3 * 25) = round(7.5) = 8 kept
     runner.shapes_seen.clear()
     inputs = _inputs([25, 18], seed=5)
     _assert_same(runner(inputs), _masked(model, inputs))

@@ -117,3 +117,19 @@ def test_masked_mean_ignores_padding():
     values = np.array([[1.0, 0.5, 9.0]], np.float32)
     live = np.array([[True, True, False]])
     assert float(keras.ops.convert_to_numpy(token_scoring.masked_mean(values, live))) == pytest.approx(0.75)
+
+
+def test_topk_keep_counts_round_half_to_even_like_ltp():
+    """LTP keeps `torch.round(length * rate)` tokens (half to even, float32 product); ltp_tf keeps at least 1."""
+    rng = np.random.default_rng(4)
+    lengths = np.concatenate([rng.integers(1, 129, size=200), [1, 2, 3, 5, 7, 25]]).astype(np.int32)
+    for rate in [0.01, 0.3, 0.5, 0.55, 0.9, *rng.random(5)]:
+        got = keras.ops.convert_to_numpy(token_scoring.topk_keep_counts(lengths, rate))
+        product = lengths.astype(np.float32) * np.float32(rate)
+        np.testing.assert_array_equal(got, np.maximum(np.round(product), 1).astype(np.int32))  # np.round: half to even
+    # Where rounding and ceil differ: at 0.3 a 2-token sentence keeps 1 (0.6), 5 tokens keep 2 (1.5);
+    # at 0.5 halves go to the even neighbour (2.5 -> 2, 3.5 -> 4, 1.5 -> 2); a count of 0 keeps [CLS].
+    got = keras.ops.convert_to_numpy(token_scoring.topk_keep_counts(np.array([2, 5, 7, 1]), 0.3))
+    np.testing.assert_array_equal(got, [1, 2, 2, 1])
+    got = keras.ops.convert_to_numpy(token_scoring.topk_keep_counts(np.array([5, 7, 3]), 0.5))
+    np.testing.assert_array_equal(got, [2, 4, 2])

@@ -1,4 +1,4 @@
-"""Publishing exports: version numbers, models.config, interrupted exports, pair/regression signatures, errors.
+"""Publishing exports: version numbers, models.config, interrupted exports, token-id-only exports, errors.
 
 Uses a tiny random model (13-word vocabulary) so each export takes a few seconds.
 """
@@ -9,17 +9,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
-import tensorflow as tf
-import tensorflow_text  # noqa: F401  (registers the tokenizer ops of the SavedModel)
 
 from ltp_tf.checkpoints import load_checkpoint, save_checkpoint
-from ltp_tf.data import tokenize
 from ltp_tf.serving import exporter, publish
 from ltp_tf.serving.exporter import export_checkpoint
-from ltp_tf.serving.text import checkpoint_preprocessor
-from ltp_tf.serving.verify import compare, keras_reference
+from ltp_tf.serving.saved_model import load_export
 from tests.tf.serving_helpers import tiny_checkpoint
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -91,27 +86,9 @@ def test_killed_export_leaves_nothing_tf_serving_would_load(tmp_path, sst2_check
     assert result.version == 1 and _entries(model_dir) == ["1"]
 
 
-def test_pair_regression_signature(tmp_path):
-    checkpoint_path = tiny_checkpoint(str(tmp_path / "stsb"), task="stsb")
-    result = export_checkpoint(checkpoint_path, "stsb", str(tmp_path / "saved_models"))
-    function = tf.saved_model.load(result.path).signatures["serving_default"]
-    assert set(function.structured_input_signature[1]) == {"sentence1", "sentence2"}
-    assert set(function.structured_outputs) == {"logits", "score", "kept_tokens"}
-    first = ["the movie is good .", "", "a bad movie"]
-    second = ["the movie is bad", "good", "movies " * 40]
-    outputs = {k: v.numpy() for k, v in function(sentence1=tf.constant(first), sentence2=tf.constant(second)).items()}
-    checkpoint = load_checkpoint(checkpoint_path)
-    features = tokenize(checkpoint_preprocessor(checkpoint), (first, second)).as_dict()
-    np.testing.assert_array_equal(features["segment_ids"][0, :8], [0, 0, 0, 0, 0, 0, 0, 1])
-    reference = keras_reference(checkpoint.model, features)
-    assert compare(reference, outputs, regression=True)["passed"]
-    np.testing.assert_array_equal(outputs["score"], outputs["logits"][:, 0])
-    assert outputs["kept_tokens"][2, 0] == 16  # truncated to max_seq_length
-
-
 def test_token_id_only_export(tmp_path, sst2_checkpoint):
     result = export_checkpoint(sst2_checkpoint, "ids", str(tmp_path / "saved_models"), text_signature=False)
-    signatures = tf.saved_model.load(result.path).signatures
+    signatures = load_export(result.path).signatures
     assert set(signatures) == {"serving_default", "token_ids"}
     assert set(signatures["serving_default"].structured_input_signature[1]) == {"token_ids", "segment_ids",
                                                                                 "padding_mask"}

@@ -7,12 +7,12 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_text  # noqa: F401  (registers the tokenizer ops of the SavedModel)
 
 from ltp_tf.checkpoints import load_checkpoint
 from ltp_tf.data import get_task, read_split, tokenize
 from ltp_tf.serving.exporter import EXPORT_INFO_FILE, EXTRA_DIR, ONNX_FILE, VERIFICATION_FILE, export_checkpoint
 from ltp_tf.serving.onnx_export import OnnxPredictor
+from ltp_tf.serving.saved_model import load_export
 from ltp_tf.serving.text import checkpoint_preprocessor
 from ltp_tf.serving.verify import compare, keras_reference
 from tests.tf.serving_helpers import minilm_checkpoint
@@ -27,7 +27,7 @@ def exported(tmp_path_factory, glue_dir):
     result = export_checkpoint(checkpoint_path, "sst2", str(root / "saved_models"), onnx=True, verify=True,
                                verify_max_examples=SAMPLE, data_dir=glue_dir)
     checkpoint = load_checkpoint(checkpoint_path)
-    return {"result": result, "checkpoint": checkpoint, "loaded": tf.saved_model.load(result.path),
+    return {"result": result, "checkpoint": checkpoint, "loaded": load_export(result.path),
             "preprocessor": checkpoint_preprocessor(checkpoint)}
 
 
@@ -122,3 +122,24 @@ def test_token_id_signature_refuses_too_long_inputs(exported):
     ones = tf.ones((1, 130), tf.int32)
     with pytest.raises(tf.errors.InvalidArgumentError, match="longer than max_seq_length=128"):
         function(token_ids=ones, segment_ids=tf.zeros_like(ones), padding_mask=ones)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"token_ids": [[101, -5, 102]]}, "`token_ids` must be in [0, 30522). Received: values from -5 to 102"),
+    ({"token_ids": [[101, 30522, 102]]}, "`token_ids` must be in [0, 30522). Received: values from 101 to 30522"),
+    ({"segment_ids": [[0, 0, 3]]}, "`segment_ids` must be in [0, 2). Received: values from 0 to 3"),
+    ({"padding_mask": [[0, 1, 1]]}, "`padding_mask` must be 1 at position 0 ([CLS]) of every row"),
+    ({"padding_mask": [[1, 1, 1], [1, 1, 0]]}, "`padding_mask` must have the shape of `token_ids` (1, 3). "
+                                               "Received: shape=(2, 3)"),
+    ({name: np.zeros((0, 3)) for name in ("token_ids", "segment_ids", "padding_mask")},
+     "`token_ids` must have shape (batch, sequence) with batch >= 1. Received: shape=(0, 3)"),
+])
+def test_onnx_predictor_refuses_what_the_signature_refuses(exported, change, message):
+    """ONNX has no assertion op: the predictor checks inputs against the limits stored in the file."""
+    predictor = OnnxPredictor(exported["result"].onnx_path)
+    assert predictor.limits == {"vocabulary_size": 30522, "num_segments": 2, "max_seq_length": 128}
+    good = {"token_ids": [[101, 2204, 102]], "segment_ids": [[0, 0, 0]], "padding_mask": [[1, 1, 1]]}
+    with pytest.raises(ValueError) as error:
+        predictor({**good, **change})
+    assert message in str(error.value)
+    assert predictor(good)["logits"].shape == (1, 2)
