@@ -28,7 +28,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 VOCABULARY = len(TINY_VOCABULARY)  # 13 ids; max_seq_length 16, 2 segments
 
 # The child process: loads the export, sends each request, prints {case: "ok" | error type + message}.
-# An input given as {"empty": shape} is an empty tensor of that shape.
+# An input given as {"empty": shape} is an empty tensor of that shape; {"latin-1": texts} are the texts'
+# Latin-1 bytes (not valid UTF-8).
 _PROBE = r"""
 import json, sys
 import tensorflow as tf
@@ -39,11 +40,20 @@ from ltp_tf.serving.saved_model import load_export
 signatures = load_export(sys.argv[1]).signatures
 requests = json.loads(sys.argv[2])
 results = {"tensorflow_text imported before load_export": loaded_text_ops}
+
+
+def tensor(value, dtype):
+    if isinstance(value, dict) and "empty" in value:
+        return tf.zeros(value["empty"], dtype)
+    if isinstance(value, dict):
+        return tf.constant([text.encode("latin-1") for text in value["latin-1"]])
+    return tf.constant(value, dtype)
+
+
 for case, (signature, inputs) in requests.items():
     dtype = tf.string if signature == "serving_default" else tf.int32
     try:
-        outputs = signatures[signature](**{k: tf.zeros(v["empty"], dtype) if isinstance(v, dict)
-                                           else tf.constant(v, dtype) for k, v in inputs.items()})
+        outputs = signatures[signature](**{k: tensor(v, dtype) for k, v in inputs.items()})
         results[case] = "ok " + json.dumps(outputs["logits"].numpy().shape)
     except Exception as error:  # the type and message are what the tests check
         results[case] = f"{type(error).__name__}: {getattr(error, 'message', str(error))}"
@@ -68,6 +78,8 @@ REQUESTS = {
     "pair 0 vs 2": ("serving_default", {"sentence1": [], "sentence2": ["good", "bad"]}),
     "pair empty batch": ("serving_default", {"sentence1": [], "sentence2": []}),
     "pair good": ("serving_default", {"sentence1": ["the movie", "a movie"], "sentence2": ["good", "bad ."]}),
+    "pair not utf-8": ("serving_default", {"sentence1": {"latin-1": ["caf\u00e9 \u00ff\u00fe"]},
+                                           "sentence2": {"latin-1": ["\u00c3"]}}),
     # token_ids
     "ids good": ("token_ids", GOOD),
     "ids negative": ("token_ids", {**GOOD, "token_ids": [[2, -1, 7, 3], [2, 6, 3, 0]]}),
@@ -113,6 +125,7 @@ def served(export):
 def test_process_survives_and_load_export_registers_text_ops(served):
     assert not served["tensorflow_text imported before load_export"]
     assert served["pair good"] == "ok [2, 1]" and served["ids good"] == "ok [2, 1]"
+    assert served["pair not utf-8"] == "ok [1, 1]"  # served like any other text
 
 
 @pytest.mark.parametrize("case, message", [
