@@ -16,11 +16,11 @@ Every input is checked inside the graph before it is used, so a request the mode
 with an `InvalidArgumentError` saying what was wrong (the server keeps running) instead of crashing the
 process or reading out of bounds: an empty batch; pair texts whose batch sizes differ (keras_hub's packer
 feeds both to TensorFlow Text's `RoundRobinTrim`, which assumes equal row counts: it reads past the end
-of the smaller batch, giving garbage token ids or aborting the process with `std::length_error`); token-id inputs of different shapes, token ids
-outside `[0, vocabulary_size)` (negative ids would silently wrap around in the embedding lookup),
-segment ids outside `[0, num_segments)`, a `padding_mask` other than 0/1 or whose position 0 (`[CLS]`)
-is padding, and inputs longer than `max_seq_length`. Dtypes are checked by the `TensorSpec`s, ranks by
-`tf.ensure_shape` (a loaded signature does not check them against its `TensorSpec`s).
+of the smaller batch, giving garbage token ids or aborting the process with `std::length_error`); token-id
+inputs of different shapes, token ids outside `[0, vocabulary_size)` (negative ids would silently wrap
+around in the embedding lookup), segment ids outside `[0, num_segments)`, a `padding_mask` other than 0/1
+or whose position 0 (`[CLS]`) is padding, and inputs longer than `max_seq_length`. Dtypes are checked by
+the `TensorSpec`s, ranks by `tf.ensure_shape` (a loaded signature does not check them against its specs).
 
 Pruned tokens are physically removed inside the graph (`drop_tokens=True`: each layer gathers the kept
 tokens and pads only to the longest kept row), so later layers really run on fewer tokens. Shapes are
