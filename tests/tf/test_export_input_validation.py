@@ -145,9 +145,10 @@ def test_process_survives_and_load_export_registers_text_ops(served):
     ("ids mask shorter", "`padding_mask` must have the shape of `token_ids` [2 4]. Received: shape=[2 3]"),
     ("ids empty batch", "A request needs at least one example"),
     ("ids too long", "Inputs are longer than max_seq_length=16 tokens: truncate them. Received: 18 tokens"),
-    ("pair rank 2", "Shape of tensor sentence1 [1,1] is not compatible with expected shape [?]"),
-    ("pair rank 0", "Shape of tensor sentence1 [] is not compatible with expected shape [?]"),
-    ("ids rank 1", " [4] is not compatible with expected shape [?,?]"),  # names whichever input is checked first
+    # The message names whichever input is checked first.
+    ("pair rank 2", " [1,1] is not compatible with expected shape [?]"),
+    ("pair rank 0", " [] is not compatible with expected shape [?]"),
+    ("ids rank 1", " [4] is not compatible with expected shape [?,?]"),
     ("ids rank 3", " [1,2,4] is not compatible with expected shape [?,?]"),
 ])
 def test_signature_refuses_with_a_clear_error(served, case, message):
