@@ -223,6 +223,7 @@ def _build_checkpoint(path: str) -> str:
     from ltp_tf.checkpoints import save_checkpoint
     from ltp_tf.config import TokenPruningConfig
     from ltp_tf.data import get_task
+    from ltp_tf.data.tokenization import family_of_folder
     from ltp_tf.models import TokenPruningClassifier, load_backbone, packaged_minilm_path
 
     keras.utils.set_random_seed(0)
@@ -231,7 +232,8 @@ def _build_checkpoint(path: str) -> str:
     model = TokenPruningClassifier(load_backbone(model_dir, config), num_classes=get_task(_TASK.value).num_classes)
     model({"token_ids": np.ones((1, 4), "int32")})
     return save_checkpoint(path, model, task=get_task(_TASK.value).name, max_seq_length=_MAX_SEQ_LENGTH.value,
-                           vocabulary_file=os.path.join(model_dir, "vocab.txt"),
+                           vocabulary_file=tuple(os.path.join(model_dir, name)
+                                                 for name in family_of_folder(model_dir).tokenizer_files),
                            metadata={"lowercase": True, "strip_accents": False})
 
 
