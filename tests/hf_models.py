@@ -111,7 +111,7 @@ _MODELS = {"bert": _bert, "roberta": _roberta, "xlm-roberta": _roberta, "distilb
 # ------------------------------------------------------------------ tokenizers
 def _write_wordpiece(folder: str) -> int:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(WORDS) + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
-    vocab += list("abcdefghijklmnopqrstuvwxyz0123456789")
+    vocab += [c for c in "abcdefghijklmnopqrstuvwxyz0123456789" if c not in vocab]
     with open(os.path.join(folder, "vocab.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(vocab) + "\n")
     with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:
