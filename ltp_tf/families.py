@@ -63,11 +63,15 @@ FAMILIES: dict[str, EncoderFamily] = {
 }
 
 
+# Known encoders that do not load yet, and why.
+_NOT_YET = {"albert": "ALBERT's layers share one set of weights, which the token-pruning backbone does not model yet"}
+
+
 def get_family(model_type: str) -> EncoderFamily:
-    """The family of a `config.json` `model_type`; a clear error for decoders, DeBERTa and the like."""
+    """The family of a `config.json` `model_type`; a clear error for ALBERT, decoders, DeBERTa and the like."""
     key = model_type.replace("_", "-") if isinstance(model_type, str) else model_type
     if key not in FAMILIES:
+        reason = _NOT_YET.get(key, "decoders and relative-attention encoders such as DeBERTa are not supported")
         raise ValueError(f"Unsupported model_type={model_type!r}: token pruning needs one of the encoder families "
-                         f"{sorted(FAMILIES)} (decoders and relative-attention encoders such as DeBERTa are not "
-                         "supported).")
+                         f"{sorted(FAMILIES)} ({reason}).")
     return FAMILIES[key]

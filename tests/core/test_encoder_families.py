@@ -116,7 +116,7 @@ def test_family_survives_keras_save(folders, tmp_path):
                                atol=1e-6)
 
 
-@pytest.mark.parametrize("model_type", ["gpt2", "deberta-v2"])
+@pytest.mark.parametrize("model_type", ["gpt2", "deberta-v2", "albert"])
 def test_unsupported_family_is_a_clear_error(tmp_path, model_type):
     with open(os.path.join(tmp_path, "config.json"), "w", encoding="utf-8") as f:
         json.dump({"model_type": model_type}, f)
