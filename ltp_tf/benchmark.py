@@ -241,7 +241,7 @@ def _save_like(checkpoint, model, path: str) -> str:
     from ltp_tf.checkpoints import save_checkpoint
 
     return save_checkpoint(path, model, task=checkpoint.task, max_seq_length=checkpoint.max_seq_length,
-                           vocabulary_file=checkpoint.vocabulary_file, metadata=dict(checkpoint.metadata))
+                           vocabulary_file=checkpoint.tokenizer_files, metadata=dict(checkpoint.metadata))
 
 
 def _export(checkpoint_path: str, name: str, workdir: str, onnx: bool) -> str:

@@ -57,6 +57,11 @@ class Checkpoint:
         """The encoder family (`model_type`) of the model and its tokenizer."""
         return self.metadata.get("family", "bert")
 
+    @property
+    def tokenizer_files(self) -> tuple[str, ...]:
+        """Paths of the tokenizer's files (`save_checkpoint(vocabulary_file=...)` takes them as they are)."""
+        return tuple(os.path.join(self.path, name) for name in get_family(self.family).tokenizer_files)
+
 
 def _required_files(path: str) -> tuple[str, ...]:
     family = "bert"

@@ -42,6 +42,7 @@ def test_tiny_roberta_trains_exports_and_tokenizes_like_keras_hub(tmp_path, glue
     assert {"vocab.json", "merges.txt"} <= set(os.listdir(finetuned)) and "vocab.txt" not in os.listdir(finetuned)
     checkpoint = load_checkpoint(finetuned)
     assert checkpoint.family == "roberta" and checkpoint.model.backbone.family == "roberta"
+    assert [os.path.basename(f) for f in checkpoint.tokenizer_files] == ["vocab.json", "merges.txt"]
 
     # The checkpoint's tokenizer = keras_hub's RoBERTa preprocessor built from the Hugging Face folder.
     sentences = list(read_split(get_task("sst2"), "dev", glue_dir).texts[0][:24])
@@ -62,7 +63,7 @@ def test_tiny_roberta_trains_exports_and_tokenizes_like_keras_hub(tmp_path, glue
     for block in model.backbone.token_pruning_blocks:
         block.frozen_threshold.assign(block.base_threshold)
     pruned = save_checkpoint(str(tmp_path / "pruned"), model, task="sst2", max_seq_length=MAX_SEQ_LENGTH,
-                             vocabulary_file=[os.path.join(finetuned, n) for n in ("vocab.json", "merges.txt")])
+                             vocabulary_file=checkpoint.tokenizer_files)
     export = export_checkpoint(pruned, "roberta", str(tmp_path / "exports"), onnx=True)
     with open(os.path.join(export.path, "assets.extra", "ltp_tf_export.json")) as f:
         assert json.load(f)["family"] == "roberta"
