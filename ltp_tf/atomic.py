@@ -45,12 +45,17 @@ def write_folder(path: str, write: Callable[[str], None]) -> str:
 
 
 def write_text(path: str, text: str) -> str:
-    """Writes `text` to `path` through a temporary file and `os.replace`. Returns `path`."""
+    """Writes `text` (UTF-8) to `path` through a temporary file and `os.replace`. Returns `path`."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: str, data: bytes) -> str:
+    """Writes `data` to `path` through a temporary file and `os.replace`. Returns `path`."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = temporary_name(path)
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(tmp, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -224,6 +224,7 @@ def _build_checkpoint(path: str) -> str:
     from ltp_tf.checkpoints import save_checkpoint
     from ltp_tf.config import TokenPruningConfig
     from ltp_tf.data import get_task
+    from ltp_tf.data.tokenization import family_of_folder
     from ltp_tf.models import TokenPruningClassifier, load_backbone, packaged_minilm_path
 
     keras.utils.set_random_seed(0)
@@ -232,7 +233,8 @@ def _build_checkpoint(path: str) -> str:
     model = TokenPruningClassifier(load_backbone(model_dir, config), num_classes=get_task(_TASK.value).num_classes)
     model({"token_ids": np.ones((1, 4), "int32")})
     return save_checkpoint(path, model, task=get_task(_TASK.value).name, max_seq_length=_MAX_SEQ_LENGTH.value,
-                           vocabulary_file=os.path.join(model_dir, "vocab.txt"),
+                           vocabulary_file=tuple(os.path.join(model_dir, name)
+                                                 for name in family_of_folder(model_dir).tokenizer_files),
                            metadata={"lowercase": True, "strip_accents": False})
 
 
@@ -240,7 +242,7 @@ def _save_like(checkpoint, model, path: str) -> str:
     from ltp_tf.checkpoints import save_checkpoint
 
     return save_checkpoint(path, model, task=checkpoint.task, max_seq_length=checkpoint.max_seq_length,
-                           vocabulary_file=checkpoint.vocabulary_file, metadata=dict(checkpoint.metadata))
+                           vocabulary_file=checkpoint.tokenizer_files, metadata=dict(checkpoint.metadata))
 
 
 def _export(checkpoint_path: str, name: str, workdir: str, onnx: bool) -> str:

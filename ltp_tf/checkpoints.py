@@ -1,10 +1,14 @@
-"""Self-contained checkpoints: a model, its tokenizer vocabulary and what it was trained for, written atomically.
+"""Self-contained checkpoints: a model, its tokenizer files and what it was trained for, written atomically.
 
 A checkpoint is a folder:
 
     model.keras        the Keras model (e.g. a `TokenPruningClassifier`), `.keras` format
-    vocab.txt          the WordPiece vocabulary of the checkpoint's tokenizer (so exports tokenize alone)
-    checkpoint.json    {"task": ..., "max_seq_length": ..., "lowercase": ..., plus any metadata}
+    vocab.txt          the tokenizer's files (so exports tokenize alone), under their Hugging Face names:
+                       `vocab.txt` (WordPiece: BERT, DistilBERT), `vocab.json` + `merges.txt` (RoBERTa),
+                       `sentencepiece.bpe.model` (XLM-RoBERTa)
+    checkpoint.json    {"task": ..., "max_seq_length": ..., "family": ..., "lowercase": ..., plus any metadata}
+
+`family` is the model's encoder family (`ltp_tf.families`; absent in older checkpoints: BERT).
 
 It is written to a temporary sibling folder and renamed into place when complete, so a folder with the
 final name is always whole; an interrupted write leaves only a `.tmp-*` folder, which readers ignore.
@@ -16,11 +20,12 @@ import dataclasses
 import json
 import os
 import shutil
-from typing import Any
+from typing import Any, Sequence
 
 import keras
 
 from ltp_tf.atomic import write_folder
+from ltp_tf.families import get_family
 
 MODEL_FILE = "model.keras"
 VOCAB_FILE = "vocab.txt"
@@ -47,22 +52,54 @@ class Checkpoint:
     def vocabulary_file(self) -> str:
         return os.path.join(self.path, VOCAB_FILE)
 
+    @property
+    def family(self) -> str:
+        """The encoder family (`model_type`) of the model and its tokenizer."""
+        return self.metadata.get("family", "bert")
+
+    @property
+    def tokenizer_files(self) -> tuple[str, ...]:
+        """Paths of the tokenizer's files (`save_checkpoint(vocabulary_file=...)` takes them as they are)."""
+        return tuple(os.path.join(self.path, name) for name in get_family(self.family).tokenizer_files)
+
+
+def _required_files(path: str) -> tuple[str, ...]:
+    family = "bert"
+    try:
+        with open(os.path.join(path, METADATA_FILE), encoding="utf-8") as f:
+            family = json.load(f).get("family", "bert")
+    except (OSError, ValueError):
+        pass
+    return (MODEL_FILE, METADATA_FILE) + get_family(family).tokenizer_files
+
 
 def is_complete(path: str) -> bool:
     """Whether `path` is a complete checkpoint folder."""
-    return all(os.path.isfile(os.path.join(path, name)) for name in (MODEL_FILE, VOCAB_FILE, METADATA_FILE))
+    return all(os.path.isfile(os.path.join(path, name)) for name in _required_files(path))
 
 
-def save_checkpoint(path: str, model: keras.Model, *, task: str, max_seq_length: int, vocabulary_file: str,
-                    metadata: dict[str, Any] | None = None) -> str:
-    """Writes a checkpoint folder atomically (replacing an older one at `path`) and returns `path`."""
-    if not os.path.isfile(vocabulary_file):
-        raise FileNotFoundError(f"Vocabulary file not found: {vocabulary_file!r}")
-    record = {"task": task, "max_seq_length": int(max_seq_length), **(metadata or {})}
+def save_checkpoint(path: str, model: keras.Model, *, task: str, max_seq_length: int,
+                    vocabulary_file: str | Sequence[str], metadata: dict[str, Any] | None = None) -> str:
+    """Writes a checkpoint folder atomically (replacing an older one at `path`) and returns `path`.
+
+    `vocabulary_file`: the WordPiece `vocab.txt` (copied as `vocab.txt`), or the tokenizer's files
+    (copied under their own names, which must be the family's). The model's family is recorded.
+    """
+    files = (vocabulary_file,) if isinstance(vocabulary_file, str) else tuple(vocabulary_file)
+    family = getattr(getattr(model, "backbone", None), "family", "bert")
+    names = (VOCAB_FILE,) if isinstance(vocabulary_file, str) else tuple(os.path.basename(f) for f in files)
+    for file in files:
+        if not os.path.isfile(file):
+            raise FileNotFoundError(f"Vocabulary file not found: {file!r}")
+    if sorted(names) != sorted(get_family(family).tokenizer_files):
+        raise ValueError(f"A {family} checkpoint needs the tokenizer files {list(get_family(family).tokenizer_files)}. "
+                         f"Received: {list(files)}")
+    record = {"task": task, "max_seq_length": int(max_seq_length), "family": family, **(metadata or {})}
 
     def write(folder: str) -> None:
         model.save(os.path.join(folder, MODEL_FILE))
-        shutil.copyfile(vocabulary_file, os.path.join(folder, VOCAB_FILE))
+        for file, name in zip(files, names):
+            shutil.copyfile(file, os.path.join(folder, name))
         with open(os.path.join(folder, METADATA_FILE), "w", encoding="utf-8") as f:
             json.dump(record, f, indent=2, sort_keys=True, default=str)
 
@@ -74,7 +111,7 @@ def load_checkpoint(path: str, compile: bool = False) -> Checkpoint:
     if not os.path.isdir(path):
         raise FileNotFoundError(f"Checkpoint folder not found: {path!r}")
     if not is_complete(path):
-        missing = [n for n in (MODEL_FILE, VOCAB_FILE, METADATA_FILE) if not os.path.isfile(os.path.join(path, n))]
+        missing = [n for n in _required_files(path) if not os.path.isfile(os.path.join(path, n))]
         raise FileNotFoundError(f"{path!r} is not a complete checkpoint: missing {missing}")
     import ltp_tf  # noqa: F401  (registers the serializable classes)
 

@@ -1,6 +1,9 @@
-"""Tokenization with the checkpoint's own keras_hub WordPiece tokenizer into NumPy features.
+"""Tokenization with the checkpoint's own keras_hub tokenizer (its family's) into NumPy features.
 
-Single sentences become `[CLS] a [SEP]`, pairs `[CLS] a [SEP] b [SEP]` with segment ids 0/1. Text longer
+BERT-style single sentences become `[CLS] a [SEP]`, pairs `[CLS] a [SEP] b [SEP]` with segment ids 0/1;
+RoBERTa-style `<s> a </s>` and `<s> a </s></s> b </s>` with segment ids all 0 (the family has none).
+Tokenizer files keep their Hugging Face names in every folder (model, features, checkpoint): `vocab.txt`
+(WordPiece), `vocab.json` + `merges.txt` (byte-level BPE), `sentencepiece.bpe.model` (SentencePiece). Text longer
 than `sequence_length` is truncated (round-robin over the two sentences of a pair, as keras_hub packs).
 Features are NumPy arrays padded to `sequence_length`; batches are trimmed to their longest row later,
 so padding costs nothing. No TensorFlow is needed to train on them (the JAX machine has none).
@@ -9,9 +12,12 @@ so padding costs nothing. No TensorFlow is needed to train on them (the JAX mach
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 import numpy as np
+
+from ltp_tf.families import EncoderFamily, get_family
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,16 +47,93 @@ class TokenizedFeatures:
             return cls(data["token_ids"], data["segment_ids"], data["padding_mask"])
 
 
+def family_of_folder(model_dir: str) -> EncoderFamily:
+    """The encoder family of a model folder (`model_type` of its Hugging Face `config.json`); BERT otherwise."""
+    path = os.path.join(model_dir, "config.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            model_type = json.load(f).get("model_type")
+        if model_type is not None:
+            return get_family(model_type)
+    return get_family("bert")
+
+
 def load_preprocessor(model_dir: str, sequence_length: int = 128):
-    """keras_hub's `BertTextClassifierPreprocessor` with the checkpoint's vocabulary, `sequence_length` set."""
+    """The family's keras_hub text-classifier preprocessor with the checkpoint's tokenizer, `sequence_length` set.
+
+    BERT and DistilBERT: WordPiece `vocab.txt` (a keras_hub preset works too); RoBERTa: byte-level BPE
+    `vocab.json` + `merges.txt`; XLM-RoBERTa: SentencePiece `sentencepiece.bpe.model`.
+    """
     import keras_hub
 
-    if not isinstance(sequence_length, int) or not 8 <= sequence_length <= 512:
-        raise ValueError(f"`sequence_length` must be an integer in [8, 512]. Received: sequence_length={sequence_length!r}")
-    if os.path.isdir(model_dir) and not os.path.isfile(os.path.join(model_dir, "vocab.txt")):
-        raise FileNotFoundError(f"No WordPiece vocabulary in {model_dir!r}: expected {model_dir}/vocab.txt")
+    _check_sequence_length(sequence_length)
+    family = family_of_folder(model_dir) if os.path.isdir(model_dir) else get_family("bert")
+    if os.path.isdir(model_dir):
+        missing = [name for name in family.tokenizer_files if not os.path.isfile(os.path.join(model_dir, name))]
+        if missing:
+            raise FileNotFoundError(f"No {family.model_type} tokenizer in {model_dir!r}: expected "
+                                    f"{[os.path.join(model_dir, name) for name in missing]}")
+    if family.model_type != "bert":
+        return preprocessor_from_files(model_dir, family.model_type, sequence_length,
+                                       lowercase=_hf_lowercase(model_dir))
     tokenizer = keras_hub.models.BertTokenizer.from_preset(model_dir)
     return keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length)
+
+
+def preprocessor_from_files(folder: str, family: str, sequence_length: int, lowercase: bool | None = None,
+                            strip_accents: bool = False):
+    """The family's preprocessor from its tokenizer files in `folder` (a model, checkpoint or features folder).
+
+    `lowercase` and `strip_accents` apply to WordPiece families only (default: lowercase).
+    """
+    import keras_hub
+
+    _check_sequence_length(sequence_length)
+    spec = get_family(family)
+    files = [os.path.join(folder, name) for name in spec.tokenizer_files]
+    tokenizer_cls = getattr(keras_hub.models, spec.hub_tokenizer)
+    if spec.tokenizer_files == ("vocab.txt",):
+        tokenizer = tokenizer_cls(vocabulary=files[0], lowercase=True if lowercase is None else lowercase,
+                                  strip_accents=strip_accents)
+    elif spec.tokenizer_files == ("vocab.json", "merges.txt"):
+        tokenizer = tokenizer_cls(vocabulary=files[0], merges=files[1])
+    else:
+        tokenizer = tokenizer_cls(proto=files[0])
+    return getattr(keras_hub.models, spec.hub_preprocessor)(tokenizer, sequence_length=sequence_length)
+
+
+def write_tokenizer_files(tokenizer, family: str, folder: str) -> tuple[str, ...]:
+    """Writes a keras_hub tokenizer's files into `folder` under the family's Hugging Face names; their paths.
+
+    Each file is written atomically; `preprocessor_from_files(folder, family, ...)` reads them back.
+    """
+    from ltp_tf.atomic import write_text
+
+    spec = get_family(family)
+    paths = tuple(os.path.join(folder, name) for name in spec.tokenizer_files)
+    if spec.tokenizer_files == ("vocab.txt",):
+        write_text(paths[0], "\n".join(tokenizer.get_vocabulary()) + "\n")
+    elif spec.tokenizer_files == ("vocab.json", "merges.txt"):
+        write_text(paths[0], json.dumps(dict(tokenizer.vocabulary), ensure_ascii=False))
+        write_text(paths[1], "\n".join(tokenizer.merges) + "\n")  # as read, `#version` header included
+    else:
+        from ltp_tf.atomic import write_bytes
+
+        write_bytes(paths[0], bytes(tokenizer.proto))
+    return paths
+
+
+def _hf_lowercase(model_dir: str) -> bool | None:
+    path = os.path.join(model_dir, "tokenizer_config.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("do_lower_case")
+
+
+def _check_sequence_length(sequence_length) -> None:
+    if not isinstance(sequence_length, int) or not 8 <= sequence_length <= 512:
+        raise ValueError(f"`sequence_length` must be an integer in [8, 512]. Received: sequence_length={sequence_length!r}")
 
 
 def tokenize(preprocessor, texts: tuple[tuple[str, ...], ...] | tuple[list[str], ...],
@@ -65,6 +148,8 @@ def tokenize(preprocessor, texts: tuple[tuple[str, ...], ...] | tuple[list[str],
         chunk = tuple(list(column[start:start + batch_size]) for column in texts)
         # Keyword `x`: a positional tuple would be read as (x, y).
         features = preprocessor(x=chunk[0] if len(chunk) == 1 else chunk)
+        if "segment_ids" not in features:  # families without segments (RoBERTa, DistilBERT)
+            features = {**features, "segment_ids": np.zeros(np.shape(features["token_ids"]), np.int32)}
         for key in pieces:
             pieces[key].append(np.asarray(features[key]))
     return TokenizedFeatures(

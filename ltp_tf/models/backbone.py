@@ -1,4 +1,4 @@
-"""`TokenPruningBackbone`: BERT embeddings plus a stack of `TokenPruningEncoderBlock`s."""
+"""`TokenPruningBackbone`: a family's embeddings (BERT, RoBERTa, ...) plus a stack of `TokenPruningEncoderBlock`s."""
 
 from __future__ import annotations
 
@@ -8,16 +8,26 @@ import keras
 from keras import ops
 
 from ltp_tf.config import TokenPruningConfig
+from ltp_tf.families import get_family
 from ltp_tf.layers.encoder_block import TokenPruningEncoderBlock
 
 
 @keras.saving.register_keras_serializable(package="ltp_tf")
 class TokenPruningBackbone(keras.Model):
-    """A BERT encoder whose blocks prune tokens (weights and names as keras_hub's `BertBackbone`).
+    """An encoder whose blocks prune tokens (weights and names as the family's keras_hub backbone).
+
+    Token pruning is a property of the blocks; the family (`ltp_tf.families`) decides what surrounds
+    them: the embeddings (BERT: token + position + segment tables; RoBERTa, XLM-RoBERTa, DistilBERT:
+    keras_hub's `TokenAndPositionEmbedding`, no segments, so `segment_ids` are ignored) and the pooling
+    dense layer on the first token (`[CLS]` / `<s>`, never pruned): tanh for BERT's pooler and RoBERTa's
+    classification head, ReLU for DistilBERT's pre-classifier.
 
     Args:
         vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, dropout,
-        max_sequence_length, num_segments: as keras_hub's `BertBackbone`.
+        max_sequence_length, num_segments: as keras_hub's `BertBackbone` (`num_segments` is unused by
+            families without segment embeddings).
+        family: the Hugging Face `model_type` of the family: `"bert"`, `"roberta"`, `"xlm-roberta"`,
+            `"distilbert"`.
         activation: feed-forward activation (`"gelu_exact"` for BERT checkpoints; see
             `ltp_tf.layers.activations.activation_from_hf`).
         layer_norm_epsilon: LayerNorm epsilon.
@@ -30,7 +40,7 @@ class TokenPruningBackbone(keras.Model):
 
     Returns a dict:
         `sequence_output` `(batch, seq', hidden)` final hidden states of the surviving tokens,
-        `pooled_output` `(batch, hidden)` tanh-projected `[CLS]` state,
+        `pooled_output` `(batch, hidden)` the family's dense projection of the first (`[CLS]`/`<s>`) state,
         `token_mask` `(batch, seq')` which outputs are live tokens,
         `kept_positions` `(batch, seq')` int32 original position of each output,
         `sequence_lengths` `(batch,)` int32 unpadded input lengths,
@@ -54,20 +64,35 @@ class TokenPruningBackbone(keras.Model):
         pruning_config: TokenPruningConfig | dict | None = None,
         drop_tokens: bool = False,
         threshold_lr_scale: float = 1.0,
+        family: str = "bert",
         **kwargs,
     ):
         super().__init__(**kwargs)
         if isinstance(pruning_config, dict):
             pruning_config = TokenPruningConfig.from_dict(pruning_config)
         pruning_config = pruning_config or TokenPruningConfig()
+        family_spec = get_family(family)
         initializer = keras.initializers.TruncatedNormal(stddev=0.02)
-        self.token_embedding = keras.layers.Embedding(vocabulary_size, hidden_dim, embeddings_initializer=initializer,
-                                                      name="token_embedding", dtype=self.dtype_policy)
-        self.position_embedding = keras.layers.Embedding(max_sequence_length, hidden_dim,
-                                                         embeddings_initializer=initializer,
-                                                         name="position_embedding", dtype=self.dtype_policy)
-        self.segment_embedding = keras.layers.Embedding(num_segments, hidden_dim, embeddings_initializer=initializer,
-                                                        name="segment_embedding", dtype=self.dtype_policy)
+        self.embeddings = self.segment_embedding = None
+        if family_spec.embeddings_name is None:
+            self.token_embedding = keras.layers.Embedding(vocabulary_size, hidden_dim,
+                                                          embeddings_initializer=initializer,
+                                                          name="token_embedding", dtype=self.dtype_policy)
+            self.position_embedding = keras.layers.Embedding(max_sequence_length, hidden_dim,
+                                                             embeddings_initializer=initializer,
+                                                             name="position_embedding", dtype=self.dtype_policy)
+        else:
+            from keras_hub.layers import TokenAndPositionEmbedding
+
+            self.embeddings = TokenAndPositionEmbedding(
+                vocabulary_size=vocabulary_size, sequence_length=max_sequence_length, embedding_dim=hidden_dim,
+                embeddings_initializer=initializer, name=family_spec.embeddings_name, dtype=self.dtype_policy)
+            self.token_embedding = self.embeddings.token_embedding
+            self.position_embedding = self.embeddings.position_embedding
+        if family_spec.has_segments:
+            self.segment_embedding = keras.layers.Embedding(num_segments, hidden_dim,
+                                                            embeddings_initializer=initializer,
+                                                            name="segment_embedding", dtype=self.dtype_policy)
         self.embeddings_layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon,
                                                                      name="embeddings_layer_norm",
                                                                      dtype=self.dtype_policy)
@@ -80,7 +105,8 @@ class TokenPruningBackbone(keras.Model):
                 kernel_initializer=initializer, name=f"transformer_layer_{i}", dtype=self.dtype_policy)
             for i in range(num_layers)
         ]
-        self.pooled_dense = keras.layers.Dense(hidden_dim, activation="tanh", kernel_initializer=initializer,
+        self.pooled_dense = keras.layers.Dense(hidden_dim, activation=family_spec.pooler_activation,
+                                               kernel_initializer=initializer,
                                                name="pooled_dense", dtype=self.dtype_policy)
         self.vocabulary_size = vocabulary_size
         self.num_layers = num_layers
@@ -95,11 +121,17 @@ class TokenPruningBackbone(keras.Model):
         self.pruning_config = pruning_config
         self.drop_tokens = bool(drop_tokens)
         self.threshold_lr_scale = threshold_lr_scale
+        self.family = family_spec.model_type
 
     def build(self, input_shape=None):
         shape = (None, None, self.hidden_dim)
-        for layer in (self.token_embedding, self.position_embedding, self.segment_embedding):
-            layer.build((None, None))
+        if self.embeddings is not None:
+            self.embeddings.build((None, None))
+        else:
+            self.token_embedding.build((None, None))
+            self.position_embedding.build((None, None))
+        if self.segment_embedding is not None:
+            self.segment_embedding.build((None, None))
         self.embeddings_layer_norm.build(shape)
         for block in self.transformer_layers:
             block.build(shape)
@@ -122,13 +154,26 @@ class TokenPruningBackbone(keras.Model):
         for block in self.transformer_layers:
             block.drop_tokens = self.drop_tokens
 
+    def embed(self, token_ids, segment_ids):
+        """The LayerNormed input embeddings `(batch, seq, hidden)` (before dropout)."""
+        if self.embeddings is not None:
+            embeddings = self.embeddings(token_ids)
+        else:
+            positions = ops.arange(ops.shape(token_ids)[1], dtype="int32")[None, :]
+            embeddings = self.token_embedding(token_ids) + self.position_embedding(positions)
+        if self.segment_embedding is not None:
+            embeddings = embeddings + self.segment_embedding(segment_ids)
+        return self.embeddings_layer_norm(embeddings)
+
+    def pool(self, sequence_output):
+        """The pooled output `(batch, hidden)`: the family's dense layer on the first token (`[CLS]`, `<s>`)."""
+        return self.pooled_dense(sequence_output[:, 0, :])
+
     def call(self, inputs, training=None):
         token_ids, segment_ids, padding_mask = self._unpack_inputs(inputs)
         batch_size, seq_len = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
         positions = ops.arange(seq_len, dtype="int32")[None, :]
-        embeddings = (self.token_embedding(token_ids) + self.position_embedding(positions)
-                      + self.segment_embedding(segment_ids))
-        hidden_states = self.embeddings_dropout(self.embeddings_layer_norm(embeddings), training=training)
+        hidden_states = self.embeddings_dropout(self.embed(token_ids, segment_ids), training=training)
 
         token_mask = padding_mask
         sentence_lengths = ops.sum(ops.cast(padding_mask, "int32"), axis=1)
@@ -141,7 +186,7 @@ class TokenPruningBackbone(keras.Model):
             kept_tokens.append(ops.sum(outputs["keep_mask"], axis=1))
             token_scores.append(outputs["token_scores"])
 
-        pooled_output = self.pooled_dense(hidden_states[:, 0, :])
+        pooled_output = self.pool(hidden_states)
         return {
             "sequence_output": hidden_states,
             "pooled_output": pooled_output,
@@ -210,5 +255,6 @@ class TokenPruningBackbone(keras.Model):
             "pruning_config": self.pruning_config.to_dict(),
             "drop_tokens": self.drop_tokens,
             "threshold_lr_scale": self.threshold_lr_scale,
+            "family": self.family,
         })
         return config

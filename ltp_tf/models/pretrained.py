@@ -1,4 +1,8 @@
-"""Loading pretrained BERT-family weights into a `TokenPruningBackbone` (copied by variable path)."""
+"""Loading pretrained encoders (BERT, RoBERTa, XLM-RoBERTa, DistilBERT) into a `TokenPruningBackbone`.
+
+keras_hub converts a local Hugging Face folder into its own backbone; the weights are then copied by
+variable path into ours (same layer names, the family's embeddings; see `ltp_tf.families`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ltp_tf.config import TokenPruningConfig
+from ltp_tf.families import FAMILIES, EncoderFamily, get_family
 from ltp_tf.layers.activations import activation_from_hf
 from ltp_tf.models.backbone import TokenPruningBackbone
 
@@ -37,30 +42,46 @@ def read_hf_config(model_dir: str) -> dict[str, Any]:
 
 def backbone_from_keras_hub(hub_backbone, pruning_config: TokenPruningConfig | None = None,
                             activation: str = "gelu_exact", drop_tokens: bool = False,
-                            threshold_lr_scale: float = 1.0, dtype=None) -> TokenPruningBackbone:
-    """A `TokenPruningBackbone` with the weights of a keras_hub `BertBackbone`, copied by variable path.
+                            threshold_lr_scale: float = 1.0, dtype=None,
+                            layer_norm_epsilon: float | None = None) -> TokenPruningBackbone:
+    """A `TokenPruningBackbone` with the weights of a keras_hub backbone, copied by variable path.
 
-    keras_hub's BERT uses tanh-approximated GELU; pass the checkpoint's real activation
-    (`activation_from_hf(config["hidden_act"])`, exact GELU for BERT).
+    `hub_backbone` is a keras_hub `BertBackbone`, `RobertaBackbone`, `XLMRobertaBackbone` or
+    `DistilBertBackbone`; its class picks the family (`ltp_tf.families`). keras_hub's BERT uses
+    tanh-approximated GELU; pass the checkpoint's real activation (`activation_from_hf(config["hidden_act"])`,
+    exact GELU for BERT). `layer_norm_epsilon` defaults to the family's (1e-12 BERT, 1e-5 RoBERTa).
+    Families without a pooler in keras_hub (RoBERTa, DistilBERT) get a freshly initialised pooling layer.
     """
+    family = family_of_hub_backbone(hub_backbone)
     hub_config = hub_backbone.get_config()
     backbone = TokenPruningBackbone(
         vocabulary_size=hub_config["vocabulary_size"], num_layers=hub_config["num_layers"],
         num_heads=hub_config["num_heads"], hidden_dim=hub_config["hidden_dim"],
         intermediate_dim=hub_config["intermediate_dim"], dropout=hub_config["dropout"],
-        max_sequence_length=hub_config["max_sequence_length"], num_segments=hub_config["num_segments"],
+        max_sequence_length=hub_config["max_sequence_length"], num_segments=hub_config.get("num_segments", 2),
         activation=activation, pruning_config=pruning_config, drop_tokens=drop_tokens,
-        threshold_lr_scale=threshold_lr_scale, dtype=dtype, name="token_pruning_backbone")
+        layer_norm_epsilon=family.default_layer_norm_epsilon if layer_norm_epsilon is None else layer_norm_epsilon,
+        threshold_lr_scale=threshold_lr_scale, family=family.model_type, dtype=dtype, name="token_pruning_backbone")
     backbone.build()
-    copy_weights_by_path(hub_backbone, backbone)
+    copy_weights_by_path(hub_backbone, backbone, optional=() if family.model_type == "bert" else ("pooled_dense",))
     return backbone
 
 
-def copy_weights_by_path(source, target) -> None:
+def family_of_hub_backbone(hub_backbone) -> EncoderFamily:
+    """The family whose keras_hub backbone class `hub_backbone` is."""
+    name = type(hub_backbone).__name__
+    for family in FAMILIES.values():
+        if family.hub_backbone == name:
+            return family
+    raise ValueError(f"Unsupported keras_hub backbone {name}: supported are "
+                     f"{sorted(f.hub_backbone for f in FAMILIES.values())}.")
+
+
+def copy_weights_by_path(source, target, optional: tuple[str, ...] = ()) -> None:
     """Copies every variable of `source` into the `target` variable with the same path.
 
     Raises if a source variable has no counterpart, a shape differs, or a target variable (other than
-    the threshold offsets) is left unset.
+    the threshold offsets and those under the `optional` layers) is left unset.
     """
     targets = {_relative_path(v.path): v for v in target.weights}
     copied = set()
@@ -75,7 +96,8 @@ def copy_weights_by_path(source, target) -> None:
                              f"and {tuple(destination.shape)} in the model.")
         destination.assign(np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable))
         copied.add(path)
-    missing = [p for p in targets if p not in copied and not p.endswith(_OWN_VARIABLES)]
+    missing = [p for p in targets if p not in copied and not p.endswith(_OWN_VARIABLES)
+               and not p.startswith(optional)]
     if missing:
         raise ValueError(f"Cannot load weights: the checkpoint has no value for {missing}")
 
@@ -92,26 +114,78 @@ def _relative_path(path: str) -> str:
 
 def load_backbone(model: str | None = None, pruning_config: TokenPruningConfig | None = None,
                   drop_tokens: bool = False, threshold_lr_scale: float = 1.0, dtype=None) -> TokenPruningBackbone:
-    """Loads a BERT checkpoint into a `TokenPruningBackbone`.
+    """Loads a BERT, RoBERTa, XLM-RoBERTa or DistilBERT checkpoint into a `TokenPruningBackbone`.
+
+    keras_hub converts the weights (`<Family>Backbone.from_preset`); the activation and LayerNorm
+    epsilon come from `config.json`, and a fine-tuned classifier's pooling layer (RoBERTa's
+    `classifier.dense`, DistilBERT's `pre_classifier`) is loaded when the folder has one. RoBERTa's
+    token-type row (zero in the released weights, trained in fine-tuned ones) is folded into the
+    position embeddings, as keras_hub does for XLM-RoBERTa.
 
     Args:
-        model: a local Hugging Face BERT folder (`config.json` + `model.safetensors`), a keras_hub preset
+        model: a local Hugging Face folder (`config.json` + `model.safetensors`), a keras_hub preset
             folder or name available offline; default: the packaged MiniLM-L6.
         pruning_config, drop_tokens, threshold_lr_scale, dtype: passed to the backbone.
     """
     import keras_hub
 
     model = model or packaged_minilm_path()
-    activation = "gelu_exact"
-    if os.path.isdir(model) and os.path.isfile(os.path.join(model, "config.json")):
-        hf_config = read_hf_config(model)
-        if "hidden_act" in hf_config:
-            activation = activation_from_hf(hf_config["hidden_act"])
-        if hf_config.get("model_type", "bert") != "bert":
-            raise ValueError(f"Only BERT checkpoints load for now. Received: model_type={hf_config.get('model_type')!r} "
-                             f"in {model}")
-    elif os.path.exists(model) is False and os.sep in model:
+    if not os.path.exists(model) and os.sep in model:
         raise FileNotFoundError(f"Model folder not found: {model!r}")
-    hub_backbone = keras_hub.models.BertBackbone.from_preset(model)
-    return backbone_from_keras_hub(hub_backbone, pruning_config, activation=activation, drop_tokens=drop_tokens,
-                                   threshold_lr_scale=threshold_lr_scale, dtype=dtype)
+    hf_config = read_hf_config(model) if os.path.isdir(model) else {}
+    if "model_type" not in hf_config:  # a keras_hub preset
+        hub_backbone = keras_hub.models.Backbone.from_preset(model)
+        family = family_of_hub_backbone(hub_backbone)
+        return backbone_from_keras_hub(hub_backbone, pruning_config, activation=activation_from_hf(
+            family.default_activation), drop_tokens=drop_tokens, threshold_lr_scale=threshold_lr_scale, dtype=dtype)
+    family = get_family(hf_config["model_type"])
+    activation = activation_from_hf(hf_config.get(family.activation_key, family.default_activation))
+    hub_backbone = getattr(keras_hub.models, family.hub_backbone).from_preset(model)
+    backbone = backbone_from_keras_hub(
+        hub_backbone, pruning_config, activation=activation, drop_tokens=drop_tokens,
+        threshold_lr_scale=threshold_lr_scale, dtype=dtype,
+        layer_norm_epsilon=float(hf_config.get("layer_norm_eps", family.default_layer_norm_epsilon)))
+    _load_family_extras(model, family, backbone)
+    return backbone
+
+
+def _load_family_extras(model_dir: str, family: EncoderFamily, backbone: TokenPruningBackbone) -> None:
+    """What keras_hub's converter leaves out: a fine-tuned pooling layer and RoBERTa's token-type row."""
+    tensors = _SafetensorKeys(model_dir)
+    for prefix in family.pooler_keys:
+        kernel, bias = tensors.get(f"{prefix}.weight"), tensors.get(f"{prefix}.bias")
+        if kernel is not None and bias is not None:
+            backbone.pooled_dense.kernel.assign(np.transpose(kernel))
+            backbone.pooled_dense.bias.assign(bias)
+            break
+    if family.model_type == "roberta":
+        token_type = tensors.get("embeddings.token_type_embeddings.weight")
+        if token_type is not None:
+            positions = backbone.position_embedding.position_embeddings
+            positions.assign(np.asarray(positions.numpy()) + token_type[0])
+
+
+class _SafetensorKeys:
+    """Reads tensors from a Hugging Face folder's `model.safetensors` (or its sharded index) by key suffix."""
+
+    def __init__(self, model_dir: str):
+        index = os.path.join(model_dir, "model.safetensors.index.json")
+        if os.path.isfile(index):
+            with open(index, encoding="utf-8") as f:
+                self.files = {k: os.path.join(model_dir, v) for k, v in json.load(f)["weight_map"].items()}
+        else:
+            from safetensors import safe_open
+
+            path = os.path.join(model_dir, "model.safetensors")
+            with safe_open(path, framework="np") as f:
+                self.files = {key: path for key in f.keys()}
+
+    def get(self, key: str):
+        """The tensor whose key is `key` or ends with `.key` (model prefixes such as `roberta.`), else None."""
+        from safetensors import safe_open
+
+        matches = [k for k in self.files if k == key or k.endswith("." + key)]
+        if not matches:
+            return None
+        with safe_open(self.files[matches[0]], framework="np") as f:
+            return f.get_tensor(matches[0])

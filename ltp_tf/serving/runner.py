@@ -232,7 +232,7 @@ class TokenDroppingRunner:
         def segment(*args):
             if k == 0:
                 token_ids, segment_ids, token_mask, lengths = args
-                hidden = self._embed(token_ids, segment_ids)
+                hidden = self.backbone.embed(token_ids, segment_ids)
             else:
                 state, lengths = args
                 residual, attention, token_mask = _unpack_state(state, self.backbone.hidden_dim)
@@ -272,13 +272,6 @@ class TokenDroppingRunner:
         kept.append(outputs["kept_tokens"])
         return {**outputs, "kept_tokens": ops.concatenate(kept, axis=1), "overflow": overflow}
 
-    def _embed(self, token_ids, segment_ids):
-        backbone = self.backbone
-        positions = ops.arange(ops.shape(token_ids)[1], dtype="int32")[None, :]
-        embeddings = (backbone.token_embedding(token_ids) + backbone.position_embedding(positions)
-                      + backbone.segment_embedding(segment_ids))
-        return backbone.embeddings_layer_norm(embeddings)
-
     @staticmethod
     def _attend(block: TokenPruningEncoderBlock, hidden, token_mask, lengths):
         """`block`'s attention output and its hard keep mask (the live tokens it passes on)."""
@@ -290,7 +283,7 @@ class TokenDroppingRunner:
         return attention, block._hard_keep_mask(scores, token_mask, lengths)
 
     def _head(self, hidden) -> dict[str, Any]:
-        pooled = self.backbone.pooled_dense(hidden[:, 0, :])
+        pooled = self.backbone.pool(hidden)
         outputs = {"pooled_output": pooled}
         if self.head is not None:
             outputs["logits"] = self.head(pooled)

@@ -3,8 +3,8 @@
 Two signatures, both with explicit `tf.TensorSpec`s and a dynamic batch:
 
 - `serving_default`: `sentence` `[None] string` (pair tasks: `sentence1`, `sentence2`), tokenized inside
-  the graph with the checkpoint's WordPiece vocabulary (TensorFlow Text ops), truncated to
-  `max_seq_length` tokens.
+  the graph with the checkpoint's own tokenizer (WordPiece, BPE or SentencePiece; TensorFlow Text ops),
+  truncated to `max_seq_length` tokens.
 - `token_ids`: `token_ids`, `segment_ids`, `padding_mask`, each `[None, None] int32` (padding_mask 1 for
   real tokens), for clients that tokenize themselves. Longer than `max_seq_length` is an error.
 
@@ -164,7 +164,8 @@ def _text_function(preprocessor, predict, task: GlueTask):
         with tf.control_dependencies(checks):
             texts = tuple(tf.identity(text) for text in texts)
         packed = preprocessor(x=texts[0] if len(texts) == 1 else tuple(texts))
-        return predict(packed["token_ids"], packed["segment_ids"], tf.cast(packed["padding_mask"], tf.int32))
+        segment_ids = packed.get("segment_ids", tf.zeros_like(packed["token_ids"]))  # RoBERTa-style: none
+        return predict(packed["token_ids"], segment_ids, tf.cast(packed["padding_mask"], tf.int32))
 
     if task.is_pair:
         def serve_pair(sentence1, sentence2):

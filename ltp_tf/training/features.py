@@ -3,8 +3,9 @@
 A features folder holds everything training needs and nothing that needs TensorFlow to read (the JAX
 GPU machine has no TensorFlow text ops):
 
-    features.json     {"task", "max_seq_length", "lowercase", "splits": {split: examples}, "source"}
-    vocab.txt         the tokenizer's WordPiece vocabulary (checkpoints copy it)
+    features.json     {"task", "max_seq_length", "lowercase", "family", "splits": {split: examples}, "source"}
+    vocab.txt         the tokenizer's files (checkpoints copy them): `vocab.txt` for WordPiece families, else
+                      the family's (`vocab.json` + `merges.txt`, `sentencepiece.bpe.model`; see `ltp_tf.families`)
     <split>.npz       token_ids, segment_ids, padding_mask (`TokenizedFeatures`) and labels
 
 It is written to a temporary folder and renamed into place, so a folder with the final name is whole.
@@ -23,6 +24,7 @@ from ltp_tf.atomic import write_folder, write_text
 from ltp_tf.data.glue import GlueTask, split_path
 from ltp_tf.data.sources import read_examples
 from ltp_tf.data.tokenization import TokenizedFeatures
+from ltp_tf.families import get_family
 
 FEATURES_FILE = "features.json"
 VOCAB_FILE = "vocab.txt"
@@ -44,45 +46,58 @@ class LabeledFeatures:
 
 @dataclasses.dataclass(frozen=True)
 class TaskData:
-    """Everything a run trains and evaluates on: train split, dev splits, and the tokenizer's vocabulary."""
+    """Everything a run trains and evaluates on: train split, dev splits, and the tokenizer's files.
+
+    `vocabulary_file` is the `vocab.txt` path of WordPiece families, else a tuple of the family's files.
+    """
 
     task: GlueTask
     max_seq_length: int
     train: LabeledFeatures
     dev: dict[str, LabeledFeatures]
-    vocabulary_file: str
+    vocabulary_file: str | tuple[str, ...]
     lowercase: bool
+    family: str = "bert"
 
 
 class Tokenizer:
-    """The checkpoint's own keras_hub WordPiece tokenizer, packing sentences (or pairs) to `max_seq_length`.
+    """The checkpoint's own keras_hub tokenizer (its family's), packing sentences (or pairs) to `max_seq_length`.
 
-    Built from a model folder or preset (`--model`) or from a checkpoint's `vocab.txt` (`--restore`).
+    Built from a model folder or preset (`--model`) or from a checkpoint's tokenizer files (`--restore`).
     """
 
-    def __init__(self, preprocessor):
+    def __init__(self, preprocessor, family: str = "bert"):
         self.preprocessor = preprocessor
+        self.family = family
 
     @classmethod
     def from_model(cls, model: str, max_seq_length: int) -> "Tokenizer":
-        from ltp_tf.data.tokenization import load_preprocessor
+        from ltp_tf.data.tokenization import family_of_folder, load_preprocessor
 
-        return cls(load_preprocessor(model, sequence_length=max_seq_length))
+        family = family_of_folder(model).model_type if os.path.isdir(model) else "bert"
+        return cls(load_preprocessor(model, sequence_length=max_seq_length), family)
 
     @classmethod
-    def from_vocabulary(cls, vocabulary_file: str, lowercase: bool, max_seq_length: int) -> "Tokenizer":
-        import keras_hub
+    def from_files(cls, folder: str, family: str, lowercase: bool, max_seq_length: int) -> "Tokenizer":
+        """From the tokenizer files of a checkpoint or features folder."""
+        from ltp_tf.data.tokenization import preprocessor_from_files
 
-        tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary_file, lowercase=lowercase)
-        return cls(keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=max_seq_length))
+        return cls(preprocessor_from_files(folder, family, max_seq_length, lowercase=lowercase), family)
 
     @property
     def lowercase(self) -> bool:
-        return bool(self.preprocessor.tokenizer.lowercase)
+        return bool(getattr(self.preprocessor.tokenizer, "lowercase", False))
 
     def write_vocabulary(self, path: str) -> None:
         """Writes the vocabulary, one token a line, atomically."""
         write_text(path, "\n".join(self.preprocessor.tokenizer.get_vocabulary()) + "\n")
+
+    def write_files(self, folder: str) -> str | tuple[str, ...]:
+        """Writes the tokenizer's files into `folder` (atomically each); `TaskData.vocabulary_file` for them."""
+        from ltp_tf.data.tokenization import write_tokenizer_files
+
+        paths = write_tokenizer_files(self.preprocessor.tokenizer, self.family, folder)
+        return paths[0] if paths == (os.path.join(folder, VOCAB_FILE),) else paths
 
     def __call__(self, texts) -> TokenizedFeatures:
         from ltp_tf.data.tokenization import tokenize
@@ -111,7 +126,7 @@ def tokenize_task(task: GlueTask, tokenizer: Tokenizer, data_dir: str | None, ma
             examples = examples.take(max_eval_examples)
         dev[split] = LabeledFeatures(tokenizer(examples.texts), examples.labels)
     return TaskData(task=task, max_seq_length=max_seq_length, train=LabeledFeatures(tokenizer(train.texts), train.labels),
-                    dev=dev, vocabulary_file=vocabulary_file, lowercase=tokenizer.lowercase)
+                    dev=dev, vocabulary_file=vocabulary_file, lowercase=tokenizer.lowercase, family=tokenizer.family)
 
 
 def check_splits_exist(task: GlueTask, data_dir: str | None) -> None:
@@ -128,13 +143,17 @@ def save_features(path: str, data: TaskData, source: dict) -> str:
     """Writes `data` as a features folder at `path` (atomically, replacing an older one)."""
     splits = {"train": data.train, **data.dev}
     record = {"task": data.task.name, "max_seq_length": data.max_seq_length, "lowercase": data.lowercase,
-              "splits": {split: len(values) for split, values in splits.items()}, "source": source}
+              "family": data.family, "splits": {split: len(values) for split, values in splits.items()}, "source": source}
 
     def write(folder: str) -> None:
         for split, values in splits.items():
             np.savez_compressed(os.path.join(folder, f"{split}.npz"), labels=values.labels,
                                 **values.features.as_dict())
-        shutil.copyfile(data.vocabulary_file, os.path.join(folder, VOCAB_FILE))
+        if isinstance(data.vocabulary_file, str):
+            shutil.copyfile(data.vocabulary_file, os.path.join(folder, VOCAB_FILE))
+        else:
+            for file in data.vocabulary_file:
+                shutil.copyfile(file, os.path.join(folder, os.path.basename(file)))
         with open(os.path.join(folder, FEATURES_FILE), "w", encoding="utf-8") as f:
             json.dump(record, f, indent=2, sort_keys=True)
 
@@ -186,8 +205,11 @@ def load_features(path: str, task: GlueTask, max_seq_length: int, train_index_fn
         if max_eval_examples is not None:
             values = values.select(np.arange(min(max_eval_examples, len(values))))
         dev[split] = values
+    family = record.get("family", "bert")
+    files = tuple(os.path.join(path, name) for name in get_family(family).tokenizer_files)
     return TaskData(task=task, max_seq_length=max_seq_length, train=train, dev=dev,
-                    vocabulary_file=os.path.join(path, VOCAB_FILE), lowercase=bool(record["lowercase"]))
+                    vocabulary_file=files[0] if files == (os.path.join(path, VOCAB_FILE),) else files,
+                    lowercase=bool(record["lowercase"]), family=family)
 
 
 def subset_indices(total: int, max_examples: int | None, seed: int) -> np.ndarray:

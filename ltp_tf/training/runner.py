@@ -148,15 +148,13 @@ def _train_subset(config: TrainConfig):
 def _tokenize(config: TrainConfig, subset: bool) -> features_lib.TaskData:
     if config.restore is not None:
         metadata = read_metadata(config.restore)
-        tokenizer = features_lib.Tokenizer.from_vocabulary(os.path.join(config.restore, checkpoints.VOCAB_FILE),
-                                                           metadata.get("lowercase", True), config.max_seq_length)
+        tokenizer = features_lib.Tokenizer.from_files(config.restore, metadata.get("family", "bert"),
+                                                      metadata.get("lowercase", True), config.max_seq_length)
     else:
         from ltp_tf.models.pretrained import packaged_minilm_path
 
         tokenizer = features_lib.Tokenizer.from_model(config.model or packaged_minilm_path(), config.max_seq_length)
-    vocabulary_file = layout.vocabulary_file(config)
-    os.makedirs(os.path.dirname(vocabulary_file), exist_ok=True)
-    tokenizer.write_vocabulary(vocabulary_file)
+    vocabulary_file = tokenizer.write_files(os.path.dirname(layout.vocabulary_file(config)))
     return features_lib.tokenize_task(config.task_spec, tokenizer, config.data_dir, config.max_seq_length,
                                       vocabulary_file, train_index_fn=_train_subset(config) if subset else None,
                                       max_eval_examples=config.max_eval_examples if subset else None,

@@ -48,6 +48,14 @@ def test_sst2_flagfile_is_the_cpu_main_job():
     assert config.max_seq_length <= 64
 
 
+def test_roberta_flagfile_is_the_papers_setting():
+    config = _config(f"--flagfile={os.path.join(REPO, 'glue_sst2_roberta.flags')}")
+    assert config.stages == ("finetune", "soft", "hard") and config.task_spec.name == "sst2"
+    assert config.final_token_threshold == 0.01 and config.max_seq_length == 128 and config.max_train_examples is None
+    soft, hard = config.stage_settings("soft"), config.stage_settings("hard")
+    assert (soft.lr, soft.epoch, hard.lr, hard.epoch) == (2e-5, 1, 1e-5, 5) and config.temperature == 1e-3
+
+
 def test_flags_map_onto_config(tmp_path):
     config = _config("--task=SST2", "--stages=finetune,topk", "--lr=3e-5", "--lambda=0.05", "--bs=16",
                      "--save_step=100", "--no_load", "--token_keep_rate=0.2", f"--output_dir={tmp_path}",
