@@ -132,7 +132,8 @@ def read_split(task: GlueTask | str, split: str, data_dir: str | None = None) ->
                 elif len(row) != width:
                     first = "header" if task.has_header else "first row"
                     raise ValueError(f"{path}:{line_number}: {len(row)} tab-separated columns, but the {first} has "
-                                     f"{width} (a tab inside a text?). Row: {row!r:.200}")
+                                     f"{width}; every row needs {width} (a tab inside a text adds one). "
+                                     f"Row: {row!r:.200}")
                 if task.has_header and line_number == 1:
                     continue
                 texts, label = parse_row(task, row, f"{path}:{line_number}")
