@@ -31,8 +31,10 @@ class LocalRunner:
     """Runs pipelines under `pipeline_root`, one run at a time (a lock file guards the root).
 
     A component whose inputs (artifact fingerprints) and parameters match a COMPLETE execution is not run
-    again (status CACHED). Outputs are renamed into place only when their executor succeeds; an execution
-    found RUNNING when a run starts was interrupted and is marked FAILED.
+    again (status CACHED), provided every output of that execution is still on disk with its recorded
+    sha256; one that is missing or changed makes the component run again (logged and recorded). Outputs
+    are renamed into place only when their executor succeeds; an execution found RUNNING when a run
+    starts was interrupted and is marked FAILED.
     """
 
     def __init__(self, pipeline_root: str, beam_pipeline_args: tuple[str, ...] = ()):
@@ -114,7 +116,8 @@ class LocalRunner:
                 if not spec.resumable:
                     shutil.rmtree(work_dirs[name], ignore_errors=True)
             raise
-        store.finish_execution(execution_id, COMPLETE, "; ".join(m for m in (rerun_note, result.message) if m) or None)
+        message = "; ".join(m for m in (rerun_note, result.message) if m) or None
+        store.finish_execution(execution_id, COMPLETE, message)
         for name, artifact in outputs.items():
             produced[(component.name, name)] = artifact
         seconds = time.time() - started

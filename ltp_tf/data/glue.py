@@ -131,7 +131,8 @@ def read_split(task: GlueTask | str, split: str, data_dir: str | None = None) ->
                     width = len(row)
                 elif len(row) != width:
                     first = "header" if task.has_header else "first row"
-                    raise ValueError(f"{path}:{line_number}: {len(row)} tab-separated columns, but the {first} has "
+                    raise ValueError(f"{path}:{line_number}: malformed {task.folder} row: {len(row)} tab-separated "
+                                     f"columns, but the {first} has "
                                      f"{width}; every row needs {width} (a tab inside a text adds one). "
                                      f"Row: {row!r:.200}")
                 if task.has_header and line_number == 1:

@@ -8,8 +8,9 @@
 
 `last/` and `best/` are each written to a temporary folder and renamed into place, so they are always
 whole. The batch order needs no state: it is a function of the seed and the step (`batching`), so a
-stage resumed from `last/` continues exactly as the uninterrupted run would have, dropout included. `progress.json` records the evaluation periods done, the settings fingerprint (a resumed stage
-must have been started with the same settings) and the logs of every evaluation so far.
+stage resumed from `last/` continues exactly as the uninterrupted run would have, dropout included.
+`progress.json` records the evaluation periods done, the settings fingerprint (a resumed stage must
+have been started with the same settings) and the logs of every evaluation so far.
 """
 
 from __future__ import annotations

@@ -34,8 +34,10 @@ def _glue_dir(tmp_path, train: bytes) -> str:
 @pytest.mark.parametrize("train, message", [
     (GOOD_ROWS.encode() + b"caf\xe9 au lait\t1\n", r"train.tsv:4: not UTF-8 text \(invalid continuation byte\)"),
     (GOOD_ROWS.encode() + b"a tab\tinside\t1\n",
-     r"train.tsv:4: 3 tab-separated columns, but the header has 2; every row needs 2 \(a tab inside a text adds"),
-    (GOOD_ROWS.encode() + b"no label\n", r"train.tsv:4: 1 tab-separated columns, but the header has 2"),
+     r"train.tsv:4: malformed SST-2 row: 3 tab-separated columns, but the header has 2; every row needs 2 "
+     r"\(a tab inside a text adds one\)"),
+    (GOOD_ROWS.encode() + b"no label\n",
+     r"train.tsv:4: malformed SST-2 row: 1 tab-separated columns, but the header has 2"),
     (GOOD_ROWS.encode() + b"w1\tpositive\n", r"train.tsv:4: SST-2 label must be one of \['0', '1'\]"),
 ])
 def test_bad_data_fails_before_anything_is_written(tiny, tmp_path, train, message):  # noqa: F811
@@ -92,9 +94,9 @@ def test_one_run_per_output_folder_a_dead_holder_does_not_block_and_dead_leftove
                       f"--features_dir={tiny['features']}", f"--output_dir={tmp_path}", "--max_seq_length=16",
                       "--seed=7", "--epoch=1", "--bs=8", "--final_token_threshold=0.02", "--lr=1e-3")
         assert result.returncode == 1 and "Traceback" not in result.stderr
-        assert _last_line(result.stderr) == (f"ltp_tf.train: error: {task_dir}/.lock is held by another training run on "
-                                          f"this --output_dir and --task (pid {holder.pid}); wait for it to finish, or "
-                                          "choose another folder.")
+        assert _last_line(result.stderr) == (
+            f"ltp_tf.train: error: {task_dir}/.lock is held by another training run on this --output_dir and --task "
+            f"(pid {holder.pid}); wait for it to finish, or choose another folder.")
         assert os.path.isdir(os.path.join(live_work, "last"))  # the live run's folder is untouched
         with pytest.raises(FolderLockedError, match=f"pid {holder.pid}"):
             run(config)
