@@ -20,6 +20,8 @@ import dataclasses
 import json
 import os
 import shutil
+import zipfile
+import zlib
 from typing import Any, Sequence
 
 import keras
@@ -30,6 +32,8 @@ from ltp_tf.families import get_family
 MODEL_FILE = "model.keras"
 VOCAB_FILE = "vocab.txt"
 METADATA_FILE = "checkpoint.json"
+# What a `.keras` file (a zip archive) holds.
+KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +72,7 @@ def _required_files(path: str) -> tuple[str, ...]:
     try:
         with open(os.path.join(path, METADATA_FILE), encoding="utf-8") as f:
             family = json.load(f).get("family", "bert")
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass
     return (MODEL_FILE, METADATA_FILE) + get_family(family).tokenizer_files
 
@@ -76,6 +80,43 @@ def _required_files(path: str) -> tuple[str, ...]:
 def is_complete(path: str) -> bool:
     """Whether `path` is a complete checkpoint folder."""
     return all(os.path.isfile(os.path.join(path, name)) for name in _required_files(path))
+
+
+def check_checkpoint(path: str) -> dict[str, Any]:
+    """Checks, without building the model, that `path` is a whole checkpoint; returns its metadata.
+
+    Catches what a killed copy or a stray file leaves: a missing file, `checkpoint.json` that is not JSON,
+    `model.keras` that is not a complete `.keras` archive (a zip with config, metadata and weights whose
+    contents match their checksums).
+
+    Raises:
+        ValueError: naming the file that is wrong and how.
+    """
+    if not is_complete(path):
+        missing = [n for n in _required_files(path) if not os.path.isfile(os.path.join(path, n))]
+        raise ValueError(f"{path} is not a complete checkpoint: missing {missing}.")
+    metadata_file = os.path.join(path, METADATA_FILE)
+    try:
+        with open(metadata_file, encoding="utf-8") as f:
+            metadata = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{metadata_file} is not valid JSON ({error}).") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{metadata_file} must hold a JSON object. Received: {type(metadata).__name__}")
+    model_file = os.path.join(path, MODEL_FILE)
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            missing = [name for name in KERAS_MEMBERS if name not in archive.namelist()]
+            if missing:
+                raise ValueError(f"{model_file} is not a complete .keras model: it lacks {missing}.")
+            corrupt = archive.testzip()
+            if corrupt is not None:
+                raise ValueError(f"{model_file} is corrupt: {corrupt} does not match its checksum.")
+            json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{model_file} is not a loadable .keras model (truncated or not a Keras file: "
+                         f"{error}).") from None
+    return metadata
 
 
 def save_checkpoint(path: str, model: keras.Model, *, task: str, max_seq_length: int,

@@ -154,6 +154,7 @@ def _check_prune_mode(prune_mode: str, stages: tuple[str, ...]) -> None:
 
 
 def main(argv: list[str]) -> None:
+    from ltp_tf.locking import FolderLockedError
     from ltp_tf.training import runner
 
     if len(argv) > 1:
@@ -163,7 +164,10 @@ def main(argv: list[str]) -> None:
         runner.preflight(config)
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"ltp_tf.train: error: {error}")
-    runner.run(config)
+    try:
+        runner.run(config, checked=True)
+    except FolderLockedError as error:
+        sys.exit(f"ltp_tf.train: error: {error}")
 
 
 if __name__ == "__main__":

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import time
-from typing import Iterator
 
-from ltp_tf.atomic import replace_folder
+from ltp_tf.atomic import remove_abandoned_siblings, replace_folder, temporary_name
+from ltp_tf.locking import exclusive_lock
 from pipelines.component import Component, ExecutionContext, Pipeline
 from pipelines.metadata_store import CACHED, COMPLETE, FAILED, RUNNING, Artifact, MetadataStore
 
@@ -32,8 +31,10 @@ class LocalRunner:
     """Runs pipelines under `pipeline_root`, one run at a time (a lock file guards the root).
 
     A component whose inputs (artifact fingerprints) and parameters match a COMPLETE execution is not run
-    again (status CACHED). Outputs are renamed into place only when their executor succeeds; an execution
-    found RUNNING when a run starts was interrupted and is marked FAILED.
+    again (status CACHED), provided every output of that execution is still on disk with its recorded
+    sha256; one that is missing or changed makes the component run again (logged and recorded). Outputs
+    are renamed into place only when their executor succeeds; an execution found RUNNING when a run
+    starts was interrupted and is marked FAILED.
     """
 
     def __init__(self, pipeline_root: str, beam_pipeline_args: tuple[str, ...] = ()):
@@ -42,7 +43,8 @@ class LocalRunner:
 
     def run(self, pipeline: Pipeline, log=print) -> list[ComponentRun]:
         os.makedirs(self.pipeline_root, exist_ok=True)
-        with self._lock(), contextlib.closing(MetadataStore(os.path.join(self.pipeline_root, METADATA_FILE))) as store:
+        metadata = os.path.join(self.pipeline_root, METADATA_FILE)
+        with exclusive_lock(self.pipeline_root, "pipeline run"), contextlib.closing(MetadataStore(metadata)) as store:
             run_id = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
             for stale in store.executions():
                 if stale.status == RUNNING:
@@ -54,18 +56,10 @@ class LocalRunner:
                 results.append(result)
             return results
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        with open(os.path.join(self.pipeline_root, ".lock"), "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RuntimeError(f"Another pipeline run holds {self.pipeline_root}/.lock") from None
-            yield
-
     def _run_component(self, store: MetadataStore, run_id: str, component: Component,
                        produced: dict[tuple[str, str], Artifact], log) -> ComponentRun:
         started = time.time()
+        rerun_note = None
         inputs = {name: produced[source] for name, source in component.inputs.items()}
         for name, path in component.external_inputs.items():
             inputs[name] = Artifact(id=-1, type="ExternalFile", uri=os.path.abspath(path),
@@ -78,7 +72,12 @@ class LocalRunner:
         previous = store.completed_execution(component.name, fingerprint)
         if previous is not None:
             outputs = store.artifacts_of(previous.id, "OUTPUT")
-            if set(outputs) == set(component.outputs) and all(os.path.exists(a.uri) for a in outputs.values()):
+            changed = (_changed_outputs(outputs) if set(outputs) == set(component.outputs)
+                       else ["its recorded outputs are not this component's"])
+            if changed:
+                rerun_note = f"not reusing execution {previous.id}: {'; '.join(changed)}"
+                log(f"[{component.name}] {rerun_note}; rerunning")
+            else:
                 execution_id = store.start_execution(run_id, component.name, fingerprint, dict(component.parameters))
                 self._link(store, execution_id, inputs, outputs)
                 store.finish_execution(execution_id, CACHED, f"same inputs as execution {previous.id}")
@@ -92,8 +91,8 @@ class LocalRunner:
         work_dirs = {}
         for name, spec in component.outputs.items():
             final = final_uris[name]
-            _remove_stale_temporaries(final)
-            work = f"{final}.partial" if spec.resumable else f"{final}.tmp-{execution_id}"
+            remove_abandoned_siblings(final)
+            work = f"{final}.partial" if spec.resumable else temporary_name(final)
             os.makedirs(work, exist_ok=True)
             work_dirs[name] = work
         log(f"[{component.name}] running (execution {execution_id})")
@@ -117,7 +116,8 @@ class LocalRunner:
                 if not spec.resumable:
                     shutil.rmtree(work_dirs[name], ignore_errors=True)
             raise
-        store.finish_execution(execution_id, COMPLETE, result.message)
+        message = "; ".join(m for m in (rerun_note, result.message) if m) or None
+        store.finish_execution(execution_id, COMPLETE, message)
         for name, artifact in outputs.items():
             produced[(component.name, name)] = artifact
         seconds = time.time() - started
@@ -136,12 +136,16 @@ class LocalRunner:
             store.link(execution_id, artifact.id, "OUTPUT", name)
 
 
-def _remove_stale_temporaries(final: str) -> None:
-    parent, base = os.path.split(final)
-    if os.path.isdir(parent):
-        for entry in os.listdir(parent):
-            if entry.startswith(f"{base}.tmp-"):
-                shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+def _changed_outputs(outputs: dict[str, Artifact]) -> list[str]:
+    """What differs between the recorded output artifacts and the files on disk (empty: all intact)."""
+    changed = []
+    for name, artifact in sorted(outputs.items()):
+        if not os.path.exists(artifact.uri):
+            changed.append(f"output {name!r} ({artifact.uri}) is missing")
+        elif fingerprint_path(artifact.uri) != artifact.fingerprint:
+            changed.append(f"output {name!r} ({artifact.uri}) changed on disk since it was recorded "
+                           f"(sha256 {artifact.fingerprint[:12]}...)")
+    return changed
 
 
 def _hash(value) -> str:

@@ -103,9 +103,13 @@ def split_path(task: GlueTask, split: str, data_dir: str | None = None) -> str:
 def read_split(task: GlueTask | str, split: str, data_dir: str | None = None) -> GlueExamples:
     """Reads `<data_dir>/<TASK>/<split>.tsv`.
 
+    Every row must have as many tab-separated columns as the first one (the header, where the task has one):
+    a tab inside a text would shift the columns after it, so such a row is an error, not a guess.
+
     Raises:
         FileNotFoundError: naming the path looked for, if the split is absent (no fallback).
-        ValueError: naming file and line, for a row with too few columns or an unknown label.
+        ValueError: naming file and line, for bytes that are not UTF-8, a row with another number of columns
+            than the first, too few columns for the task, or an unknown label.
     """
     task = get_task(task) if isinstance(task, str) else task
     allowed = ("train",) + task.dev_splits
@@ -119,19 +123,44 @@ def read_split(task: GlueTask | str, split: str, data_dir: str | None = None) ->
     columns: list[list[str]] = [[] for _ in task.text_columns]
     labels: list = []
     csv.field_size_limit(sys.maxsize)
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        for line_number, row in enumerate(csv.reader(f, delimiter="\t", quotechar=None), start=1):
-            if task.has_header and line_number == 1:
-                continue
-            texts, label = parse_row(task, row, f"{path}:{line_number}")
-            for column, text in zip(columns, texts):
-                column.append(text)
-            labels.append(label)
+    width = None
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            for line_number, row in enumerate(csv.reader(f, delimiter="\t", quotechar=None), start=1):
+                if width is None:
+                    width = len(row)
+                elif len(row) != width:
+                    first = "header" if task.has_header else "first row"
+                    raise ValueError(f"{path}:{line_number}: malformed {task.folder} row: {len(row)} tab-separated "
+                                     f"columns, but the {first} has "
+                                     f"{width}; every row needs {width} (a tab inside a text adds one). "
+                                     f"Row: {row!r:.200}")
+                if task.has_header and line_number == 1:
+                    continue
+                texts, label = parse_row(task, row, f"{path}:{line_number}")
+                for column, text in zip(columns, texts):
+                    column.append(text)
+                labels.append(label)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}:{_first_undecodable_line(path)}: not UTF-8 text ({error.reason}); GLUE TSV "
+                         "files must be UTF-8.") from None
     if not labels:
         raise ValueError(f"{path} has no examples.")
     dtype = np.float32 if task.is_regression else np.int32
     return GlueExamples(task=task, split=split, texts=tuple(tuple(c) for c in columns),
                         labels=np.asarray(labels, dtype=dtype))
+
+
+def _first_undecodable_line(path: str) -> int:
+    """The number of the first line of `path` that is not valid UTF-8."""
+    line_number = 0
+    with open(path, "rb") as f:
+        for line_number, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return line_number
+    return line_number
 
 
 def parse_row(task: GlueTask, row: list[str], where: str) -> tuple[tuple[str, ...], int | float]:

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import uuid
 
-from ltp_tf.atomic import write_text
+from ltp_tf.atomic import TMP_MARKER, remove_abandoned, temporary_name, write_text
 
-STAGING_PREFIX = ".tmp-"
+STAGING_PREFIX = TMP_MARKER  # staging folders are `<model_dir>/.tmp-<pid>-<hex>`
 MODELS_CONFIG = "models.config"
 SAVED_MODEL_FILE = "saved_model.pb"
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -44,23 +42,14 @@ def new_staging_folder(model_dir: str) -> str:
     """Creates and returns an empty staging folder in `model_dir` (removing abandoned ones first)."""
     os.makedirs(model_dir, exist_ok=True)
     remove_abandoned_staging(model_dir)
-    path = os.path.join(model_dir, f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    path = temporary_name(os.path.join(model_dir, ""))  # `<model_dir>/.tmp-<pid>-<hex>`
     os.mkdir(path)
     return path
 
 
 def remove_abandoned_staging(model_dir: str) -> list[str]:
     """Removes staging folders whose writing process no longer runs; returns their paths."""
-    removed = []
-    for entry in os.listdir(model_dir):
-        if not entry.startswith(STAGING_PREFIX):
-            continue
-        pid = entry[len(STAGING_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            path = os.path.join(model_dir, entry)
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
+    return remove_abandoned(model_dir, "")
 
 
 def publish(staging: str, model_dir: str) -> str:
@@ -109,12 +98,3 @@ def write_models_config(export_dir: str, base_path: str = "/models") -> str:
 def _used_numbers(model_dir: str) -> list[int]:
     return [int(entry) for entry in os.listdir(model_dir) if entry.isdigit()]
 
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -21,7 +21,7 @@ import shutil
 import numpy as np
 
 from ltp_tf.atomic import write_folder, write_text
-from ltp_tf.data.glue import GlueTask, split_path
+from ltp_tf.data.glue import GlueTask, read_split, split_path
 from ltp_tf.data.sources import read_examples
 from ltp_tf.data.tokenization import TokenizedFeatures
 from ltp_tf.families import get_family
@@ -129,14 +129,21 @@ def tokenize_task(task: GlueTask, tokenizer: Tokenizer, data_dir: str | None, ma
                     dev=dev, vocabulary_file=vocabulary_file, lowercase=tokenizer.lowercase, family=tokenizer.family)
 
 
-def check_splits_exist(task: GlueTask, data_dir: str | None) -> None:
-    """Raises `FileNotFoundError` naming the first missing split file, before any work starts."""
+def check_splits(task: GlueTask, data_dir: str | None) -> None:
+    """Reads every split file of `task` once, before any work starts, so bad data fails first.
+
+    Raises:
+        FileNotFoundError: naming the first missing split file.
+        ValueError: naming file and line of the first bad row (`ltp_tf.data.glue.read_split`).
+    """
     for split in ("train",) + task.dev_splits:
         path = split_path(task, split, data_dir)
         if not os.path.isfile(path):
             raise FileNotFoundError(
                 f"GLUE {task.folder} {split} split not found: expected {path}. Point --data_dir at a folder in the "
                 "standard glue_data layout (<dir>/<TASK>/{train,dev}.tsv), or --features_dir at tokenized features.")
+    for split in ("train",) + task.dev_splits:
+        read_split(task, split, data_dir)
 
 
 def save_features(path: str, data: TaskData, source: dict) -> str:

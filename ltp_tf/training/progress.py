@@ -1,12 +1,16 @@
 """The resumable state of a stage in training, kept in its work folder (`layout.work_dir`).
 
-    <work>/last/    model.weights.h5, progress.json    state after the last evaluation (weights and optimizer)
+    <work>/last/    model.weights.h5, random_state.npz, progress.json
+                                                       state after the last evaluation: weights, optimizer
+                                                       and the dropout generators' state
     <work>/best/    model.weights.h5, best.json        best weights on dev so far
     <work>/metrics.csv                                 one row per evaluation (Keras CSVLogger)
 
 `last/` and `best/` are each written to a temporary folder and renamed into place, so they are always
-whole. `progress.json` records the evaluation periods done, the settings fingerprint (a resumed stage
-must have been started with the same settings) and the logs of every evaluation so far.
+whole. The batch order needs no state: it is a function of the seed and the step (`batching`), so a
+stage resumed from `last/` continues exactly as the uninterrupted run would have, dropout included.
+`progress.json` records the evaluation periods done, the settings fingerprint (a resumed stage must
+have been started with the same settings) and the logs of every evaluation so far.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ import shutil
 from typing import Any
 
 import keras
+import numpy as np
 
 from ltp_tf.atomic import write_folder
+from ltp_tf.training.runtime import random_state_variables
 
 WEIGHTS_FILE = "model.weights.h5"
+RANDOM_STATE_FILE = "random_state.npz"
 PROGRESS_FILE = "progress.json"
 BEST_FILE = "best.json"
 METRICS_FILE = "metrics.csv"
@@ -46,10 +53,12 @@ class Best:
 
 
 def save_last(work_dir: str, model: keras.Model, progress: Progress) -> None:
-    """Saves weights, optimizer variables (a compiled model's weights file holds them) and progress."""
+    """Saves weights, optimizer variables (a compiled model's weights file holds them), random state and progress."""
 
     def write(folder: str) -> None:
         model.save_weights(os.path.join(folder, WEIGHTS_FILE))
+        states = [keras.ops.convert_to_numpy(v) for v in random_state_variables(model)]
+        np.savez(os.path.join(folder, RANDOM_STATE_FILE), *states)
         _write_json(os.path.join(folder, PROGRESS_FILE), dataclasses.asdict(progress))
 
     write_folder(os.path.join(work_dir, "last"), write)
@@ -66,10 +75,18 @@ def load_progress(work_dir: str) -> Progress | None:
 
 
 def restore_last(work_dir: str, model: keras.Model) -> None:
-    """Loads the last weights and optimizer variables (step count included) into a compiled `model`."""
+    """Loads the last weights, optimizer variables (step count included) and random state into a compiled `model`."""
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)  # so that loading restores its variables too
     model.load_weights(os.path.join(work_dir, "last", WEIGHTS_FILE))
+    variables = random_state_variables(model)
+    with np.load(os.path.join(work_dir, "last", RANDOM_STATE_FILE)) as saved:
+        states = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    if len(states) != len(variables):
+        raise ValueError(f"{work_dir}/last holds {len(states)} random generator states; the model has "
+                         f"{len(variables)}. Delete {work_dir} to restart the stage.")
+    for variable, state in zip(variables, states):
+        variable.assign(state)
 
 
 def mark_last_as_best(work_dir: str, best: Best) -> None:

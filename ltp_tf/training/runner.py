@@ -3,6 +3,11 @@
 Stages already complete in the output folder are skipped (their report is read back), so rerunning a
 command resumes it: finished stages are not retrained, an interrupted one continues from its last
 evaluation. Data and models are only loaded when some stage still has to train.
+
+Everything a run could reject (flags, data rows, `--restore`) is checked by `preflight` before anything
+is written. A run then holds `<out>/<TASK>/.lock` (`ltp_tf.locking`) until it ends, so a second run on
+the same output folder and task fails at once instead of both writing it, and removes the temporary
+folders killed runs left beside the stage checkpoints.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from typing import Any
 from absl import logging
 
 from ltp_tf import checkpoints
+from ltp_tf.atomic import remove_abandoned_siblings
 from ltp_tf.data.glue import default_glue_dir
+from ltp_tf.locking import exclusive_lock
 from ltp_tf.models.classifier import TokenPruningClassifier
 from ltp_tf.training import features as features_lib
 from ltp_tf.training import layout
@@ -27,14 +34,23 @@ from ltp_tf.training.stages import StageResult, finalize, fingerprint, read_meta
 
 
 def preflight(config: TrainConfig) -> None:
-    """Checks what flags alone cannot: data present, `--restore` made for this task and stage. No work done."""
+    """Checks what flags alone cannot, writing nothing: every data row (or the features), `--restore` whole
+    and made for this task and stage, and the checkpoints of this run's finished stages whole.
+
+    Raises:
+        ValueError or FileNotFoundError: naming the file (and line) that is wrong.
+    """
     task = config.task_spec
     if config.features_dir is not None and features_lib.read_features_record(config.features_dir) is not None:
         features_lib.check_features(config.features_dir, task, config.max_seq_length)
     elif config.data_source == "tsv":
-        features_lib.check_splits_exist(task, config.data_dir)
+        features_lib.check_splits(task, config.data_dir)
+    for stage in config.training_stages:
+        source = layout.source_dir(config, stage)
+        if source is not None and source != config.restore and checkpoints.is_complete(source):
+            checkpoints.check_checkpoint(source)
     if config.restore is not None:
-        metadata = read_metadata(config.restore)
+        metadata = checkpoints.check_checkpoint(config.restore)
         if metadata.get("task") != task.name:
             raise ValueError(f"`--restore` is a checkpoint for task {metadata.get('task')!r}, not {task.name!r}. "
                              f"Received: --restore={config.restore} --task={config.task}")
@@ -45,14 +61,24 @@ def preflight(config: TrainConfig) -> None:
                              f"use the `threshold` stage for manual thresholds. Received: --restore={config.restore}")
 
 
-def run(config: TrainConfig, plugins: StagePlugins | None = None) -> dict[str, Any]:
+def run(config: TrainConfig, plugins: StagePlugins | None = None, checked: bool = False) -> dict[str, Any]:
     """Runs `config.stages`; returns (and writes to `<out>/<TASK>/report.json`) the run's report.
 
-    `plugins` default: weight pruning / distillation when `config.weight_pruning` asks for it.
+    `plugins` default: weight pruning / distillation when `config.weight_pruning` asks for it. `checked`:
+    the caller already ran `preflight(config)`.
+
+    Raises:
+        FolderLockedError: another live run holds `<out>/<TASK>/.lock`.
     """
-    preflight(config)
+    if not checked:
+        preflight(config)
     if plugins is None:
         plugins = default_plugins(config)
+    with exclusive_lock(layout.task_dir(config), "training run on this --output_dir and --task"):
+        return _run_locked(config, plugins)
+
+
+def _run_locked(config: TrainConfig, plugins: StagePlugins) -> dict[str, Any]:
     import keras
 
     keras.utils.set_random_seed(config.seed)
@@ -65,6 +91,8 @@ def run(config: TrainConfig, plugins: StagePlugins | None = None) -> dict[str, A
     models: dict[str, TokenPruningClassifier] = {}
     for stage in config.training_stages:
         checkpoint_dir = layout.stage_dir(config, stage)
+        for path in remove_abandoned_siblings(checkpoint_dir):
+            logging.info("Removed %s, left by a killed run.", path)
         if checkpoints.is_complete(checkpoint_dir):
             reports[stage] = _completed_report(config, stage, checkpoint_dir, loader)
             continue

@@ -6,6 +6,7 @@ import contextlib
 from typing import ContextManager
 
 import keras
+import numpy as np
 
 from ltp_tf.training.config import TrainConfig
 
@@ -45,3 +46,24 @@ def model_scope(config: TrainConfig) -> ContextManager:
     distribution = create_distribution(config.distribution_strategy, config.tpu_address)
     check_global_batch(config.bs, distribution)
     return distribution.scope()
+
+
+def random_state_variables(model: keras.Model) -> list[keras.Variable]:
+    """The state of every random generator in `model` (each dropout's `keras.random.SeedGenerator`), in order.
+
+    `save_weights` leaves them out, and their initial seeds depend on what the process built before, so a
+    stage seeds them itself (`seed_random_state`) and its resumable state saves them.
+    """
+    return [variable for variable in model.variables if variable.name == "seed_generator_state"]
+
+
+def seed_random_state(model: keras.Model, seed: int, stage: str) -> None:
+    """Starts every random generator of `model` from a seed derived from (`seed`, `stage`, its position).
+
+    So a stage's dropout masks depend on its settings alone, not on the models built before it in this
+    process (a stage started by a rerun draws the masks an uninterrupted run draws).
+    """
+    for position, variable in enumerate(random_state_variables(model)):
+        entropy = [seed, *stage.encode(), position]
+        value = int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0] >> 1)  # fits int32
+        variable.assign(np.asarray([value, 0], dtype=variable.dtype))

@@ -4,7 +4,7 @@ A stage builds its model from the source checkpoint's model (`modeling.stage_mod
 `fit` for whole evaluation periods (`--save_step` steps, or one epoch each), evaluates on dev after
 each, keeps the best weights (the last ones with `--no_load`), and writes the checkpoint folder when
 done. An interrupted stage resumes from its last evaluation: same weights, optimizer state, schedule
-position and batch order.
+position, batch order and dropout masks, so its result is bit-identical to an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from ltp_tf.training.modeling import float32_copy, stage_model, thresholds
 from ltp_tf.training.optim import make_optimizer
 from ltp_tf.training.plugins import StageContext, StagePlugins
 from ltp_tf.training.report import stage_report, write_json
-from ltp_tf.training.runtime import model_scope, resolve_dtype_policy, resolve_jit_compile
+from ltp_tf.training.runtime import model_scope, resolve_dtype_policy, resolve_jit_compile, seed_random_state
 
 REPORT_FILE = "report.json"
 
@@ -87,6 +87,7 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
     record = stage_settings_record(config, stage, len(data.train))
 
     model = _compiled_model(context, data, source, plugins)
+    seed_random_state(model, config.seed, stage)
     state = _resume_state(context.work_dir, fingerprint(record), model)
     evaluator = Evaluator(model, data.task, config.eval_batch_size, config.pad_to_multiple_of,
                           resolve_jit_compile(config.jit_compile))

@@ -54,7 +54,14 @@ def tiny(tmp_path_factory):
     checkpoint = save_checkpoint(str(root / "dense"), model, task="sst2", max_seq_length=SEQ,
                                  vocabulary_file=str(vocab),
                                  metadata={"stage": "finetune", "pruning_config": TokenPruningConfig().to_dict()})
-    return {"features": features, "checkpoint": checkpoint}
+    dropout_model = TokenPruningClassifier.from_config({**model.get_config(), "dropout": 0.1, "backbone": {
+        **model.get_config()["backbone"], "config": {**model.get_config()["backbone"]["config"], "dropout": 0.1}}})
+    dropout_model.build()
+    dropout_model.set_weights(model.get_weights())
+    with_dropout = save_checkpoint(str(root / "dense_dropout"), dropout_model, task="sst2", max_seq_length=SEQ,
+                                   vocabulary_file=str(vocab),
+                                   metadata={"stage": "finetune", "pruning_config": TokenPruningConfig().to_dict()})
+    return {"features": features, "checkpoint": checkpoint, "dropout_checkpoint": with_dropout}
 
 
 def _config(tiny, out, **changes):
@@ -127,24 +134,30 @@ def test_recipe_layout_thresholds_flops_and_rerun(tiny, tmp_path):
     assert again["stages"] == report["stages"]
 
 
-def test_interrupted_stage_resumes_exactly(tiny, tmp_path):
-    changes = dict(stages=("finetune",), epoch=2, save_step=4)  # 8 steps per epoch: 4 evaluation periods
-    run(_config(tiny, tmp_path / "straight", **changes))
+def test_interrupted_stage_resumes_exactly_with_dropout(tiny, tmp_path):
+    """Dropout on: the resumed stage must continue the dropout generators, not restart them."""
+    changes = dict(stages=("soft",), epoch=2, save_step=4, restore=tiny["dropout_checkpoint"],  # 4 evaluations
+                   no_load=True)  # keep the last weights: the ones trained after the resumption
+    straight_config = _config(tiny, tmp_path / "straight", **changes)
+    straight = run(straight_config)
 
     config = _config(tiny, tmp_path / "interrupted", **changes)
     with pytest.raises(_Interrupt):
         run(config, StagePlugins(callbacks=lambda context: [_InterruptAt(epoch=2)]))
-    work = layout.work_dir(layout.stage_dir(config, "finetune"))
-    assert os.path.isdir(os.path.join(work, "last")) and not is_complete(layout.stage_dir(config, "finetune"))
+    work = layout.work_dir(layout.stage_dir(config, "soft"))
+    assert os.path.isdir(os.path.join(work, "last")) and not is_complete(layout.stage_dir(config, "soft"))
     counter = _CountSteps()
     report = run(config, StagePlugins(callbacks=lambda context: [counter]))
     assert counter.steps == 8  # the 8 steps after the second evaluation, not all 16
-    assert len(report["stages"]["finetune"]["train"]["history"]) == 4
+    assert len(report["stages"]["soft"]["train"]["history"]) == 4
 
-    straight = load_checkpoint(layout.stage_dir(_config(tiny, tmp_path / "straight", **changes), "finetune")).model
-    resumed = load_checkpoint(layout.stage_dir(config, "finetune")).model
-    for a, b in zip(straight.get_weights(), resumed.get_weights()):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+    # Bit-identical: weights, learned thresholds, and every logged metric.
+    for a, b in zip(load_checkpoint(layout.stage_dir(straight_config, "soft")).model.get_weights(),
+                    load_checkpoint(layout.stage_dir(config, "soft")).model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert report["stages"]["soft"]["thresholds"] == straight["stages"]["soft"]["thresholds"]
+    assert report["stages"]["soft"]["train"]["history"] == straight["stages"]["soft"]["train"]["history"]
+    assert report["stages"]["soft"]["dev"] == straight["stages"]["soft"]["dev"]
 
 
 def test_finished_stage_with_other_settings_is_an_error(tiny, tmp_path):

@@ -2,13 +2,15 @@
 
 One module-scoped scenario: a Trainer killed after its first stage resumes without retraining it; a
 Pusher killed mid-export leaves no version folder and the rerun pushes; a rerun skips everything; a
-failed blessing pushes nothing; the lineage lists every artifact.
+cached artifact changed on disk is rerun, not reused; a failed blessing pushes nothing; the lineage lists
+every artifact.
 """
 
 import contextlib
 import json
 import os
 
+import numpy as np
 import pytest
 
 from ltp_tf.models.pretrained import packaged_minilm_path
@@ -73,6 +75,19 @@ def scenario(tmp_path_factory, glue_dir):
     record["pushed_run"] = _statuses(runner.run(_pipeline(glue_dir, export_dir), log=quiet))
     record["cached_run"] = _statuses(runner.run(_pipeline(glue_dir, export_dir), log=quiet))
     record["versions_after_cached_run"] = sorted(os.listdir(os.path.join(export_dir, "sst2_tiny")))
+
+    # Tamper with a cached artifact: flip every label of the Transform's train split.
+    train_npz = os.path.join(root, "Transform", "features")
+    train_npz = os.path.join(train_npz, os.listdir(train_npz)[0], "train.npz")
+    with np.load(train_npz) as values:
+        arrays = dict(values)
+    record["original_labels"] = arrays["labels"].copy()
+    np.savez_compressed(train_npz, **{**arrays, "labels": 1 - arrays["labels"]})
+    messages = []
+    record["tampered_run"] = _statuses(runner.run(_pipeline(glue_dir, export_dir), log=messages.append))
+    record["tampered_log"] = messages
+    with np.load(train_npz) as values:
+        record["labels_after_rerun"] = values["labels"].copy()
     strict = BlessingRule(max_metric_drop=0.0, min_flops_reduction=100.0)
     record["unblessed_run"] = runner.run(_pipeline(glue_dir, export_dir, strict), log=quiet)
     record["versions_after_unblessed"] = sorted(os.listdir(os.path.join(export_dir, "sst2_tiny")))
@@ -95,6 +110,14 @@ def test_pusher_kill_leaves_no_version_then_pushes(scenario):
 def test_rerun_skips_everything(scenario):
     assert set(scenario["cached_run"].values()) == {"CACHED"}
     assert [v for v in scenario["versions_after_cached_run"] if v.isdigit()] == ["1"]
+
+
+def test_tampered_cached_artifact_is_rerun_not_reused(scenario):
+    assert scenario["tampered_run"]["Transform"] == "COMPLETE"  # not CACHED
+    assert any("[Transform] not reusing execution" in m and "changed on disk" in m for m in scenario["tampered_log"])
+    np.testing.assert_array_equal(scenario["labels_after_rerun"], scenario["original_labels"])
+    # The rerun reproduced the recorded features, so everything downstream is still valid and reused.
+    assert scenario["tampered_run"]["Trainer"] == "CACHED" and scenario["tampered_run"]["Pusher"] == "CACHED"
 
 
 def test_failed_blessing_pushes_nothing(scenario):

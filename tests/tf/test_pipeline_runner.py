@@ -52,6 +52,31 @@ def test_rerun_is_cached_and_changed_inputs_rerun(tmp_path):
     assert open(os.path.join(changed[1].outputs["out"], "value.txt")).read() == "bz"
 
 
+def test_cached_output_changed_on_disk_is_rerun(tmp_path):
+    calls.clear()
+    runner = LocalRunner(str(tmp_path))
+    first = runner.run(_pipeline(), log=lambda _: None)
+    value_file = os.path.join(first[0].outputs["out"], "value.txt")
+    with open(value_file, "w") as f:
+        f.write("tampered")
+    messages = []
+    again = runner.run(_pipeline(), log=messages.append)
+    assert [r.status for r in again] == ["COMPLETE", "CACHED"] and calls == ["first", "second", "first"]
+    assert any("[First] not reusing execution 1: output 'out'" in m and "changed on disk" in m for m in messages)
+    assert open(value_file).read() == "a"
+    with contextlib.closing(MetadataStore(os.path.join(tmp_path, "metadata.sqlite"))) as store:
+        assert "changed on disk" in store.executions()[-2].message  # the lineage says why it ran again
+
+
+def test_second_run_on_a_locked_root_fails_at_once(tmp_path):
+    from ltp_tf.locking import FolderLockedError, exclusive_lock
+
+    with exclusive_lock(str(tmp_path), "pipeline run"):
+        with pytest.raises(FolderLockedError, match=f"{tmp_path}/.lock is held by another pipeline run "
+                                                    f"\\(pid {os.getpid()}\\)"):
+            LocalRunner(str(tmp_path)).run(_pipeline(), log=lambda _: None)
+
+
 def test_failure_leaves_no_output_and_is_recorded(tmp_path):
     runner = LocalRunner(str(tmp_path))
     with pytest.raises(RuntimeError, match="simulated crash"):
