@@ -1,6 +1,8 @@
-"""ONNX export of the token-id signature (tf2onnx's SavedModel path) and an onnxruntime predictor.
+"""ONNX export of the token-id signature and an onnxruntime predictor.
 
-tf2onnx converts from a SavedModel that holds only the token-id signature: its `from_function` path
+Models that `ltp_tf.serving.onnx_graph.supports` are written directly as a graph of ONNX Runtime's fused
+BERT kernels with token dropping between them (`write_onnx`); others are converted by tf2onnx from the
+SavedModel. tf2onnx converts from a SavedModel that holds only the token-id signature: its `from_function` path
 fails on this TensorFlow version, and the text signature's TensorFlow Text ops have no ONNX
 counterpart (ONNX clients tokenize themselves, as `token_ids` clients do). TensorFlow's exact GELU uses
 `Erfc`, which ONNX lacks and tf2onnx passes through unconverted; it is rewritten as `1 - Erf(x)` (the
@@ -60,6 +62,32 @@ def replace_erfc(path: str) -> int:
     return count
 
 
+def write_onnx(model, task, archive_factory, output_path: str, compact_min_length: int = 0) -> str:
+    """Writes `model`'s ONNX file: the fused graph when supported, else tf2onnx of `archive_factory()`.
+
+    Returns how it was written: `"fused"` or `"tf2onnx"`. `compact_min_length`: the fused graph's length
+    gate (`ltp_tf.serving.onnx_graph.build_onnx_graph`).
+    """
+    from ltp_tf.serving import onnx_graph
+
+    if onnx_graph.supports(model) is not None:
+        export_onnx(archive_factory, output_path)
+        return "tf2onnx"
+    import onnx
+
+    from ltp_tf.atomic import temporary_name
+
+    graph = onnx_graph.build_onnx_graph(model, task, compact_min_length=compact_min_length)
+    tmp = temporary_name(output_path)
+    try:
+        onnx.save(graph, tmp)
+        os.replace(tmp, output_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return "fused"
+
+
 def export_onnx(archive_factory, output_path: str) -> str:
     """Writes the token-id-only archive from `archive_factory()` to a temporary folder and converts it."""
     with tempfile.TemporaryDirectory(prefix="ltp_tf_onnx_") as folder:
@@ -68,15 +96,29 @@ def export_onnx(archive_factory, output_path: str) -> str:
         return convert_saved_model(saved_model, output_path)
 
 
+def session_options(threads: int | None = None):
+    """onnxruntime options for latency: `threads` intra-op threads (default: the CPUs this process may
+    use), one inter-op thread, sequential execution, every graph optimization."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
 class OnnxPredictor:
-    """Runs an exported ONNX model with onnxruntime on the CPU: `predictor(features) -> {output: array}`."""
+    """Runs an exported ONNX model with onnxruntime on the CPU: `predictor(features) -> {output: array}`.
+
+    `threads`: intra-op threads (default: every CPU this process may use; see `session_options`).
+    """
 
     def __init__(self, path: str, threads: int | None = None):
         import onnxruntime
 
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        options = session_options(threads)
         self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         self.output_names = [output.name for output in self.session.get_outputs()]
         names = sorted(i.name for i in self.session.get_inputs())
