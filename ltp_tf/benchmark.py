@@ -24,7 +24,7 @@ import tempfile
 import numpy as np
 from absl import app, flags
 
-ENGINES = ("keras_xla", "keras", "saved_model", "onnxruntime")
+ENGINES = ("keras_xla", "keras", "saved_model", "onnxruntime", "onnxruntime_int8")
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "A pruned checkpoint folder. Default: build one from --model.")
 _MODEL = flags.DEFINE_string("model", None, "Without --checkpoint: the pretrained encoder (default: packaged MiniLM).")
@@ -41,7 +41,12 @@ _CALIBRATION_EXAMPLES = flags.DEFINE_integer(
     "calibration_examples", 1000, "Training examples from which the runner learns its batch-1 capacities "
     "(`TokenDroppingRunner.fit_capacities`: one program per call instead of one per pruning layer). 0: off.",
     lower_bound=0)
-_THREADS = flags.DEFINE_integer("threads", None, "onnxruntime intra-op threads (default: its own choice).")
+_THREADS = flags.DEFINE_integer("threads", None, "onnxruntime intra-op threads (default: every CPU).")
+_DATASETS = flags.DEFINE_list("datasets", [], "GLUE tasks whose dev texts are measured (default: the model's task), "
+                              "e.g. sst2,mrpc,rte,qnli; the model's head stays the checkpoint's.")
+_LONG_LENGTHS = flags.DEFINE_list("long_lengths", [], "Also measure long inputs of these lengths (e.g. 128,256,512): "
+                                  "real dev text of the first dataset, concatenated.")
+_LONG_EXAMPLES = flags.DEFINE_integer("long_examples", 32, "Long inputs per length.", lower_bound=1)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder (default: ../shared/data/glue).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Where the result files go.")
 _TAG = flags.DEFINE_string("tag", None, "File name stem (default: <task>_<backend>_<date>).")
@@ -62,6 +67,7 @@ def main(argv: list[str]) -> None:
 
     engines = _checked_engines(_ENGINES.value)
     batch_sizes = _checked_batch_sizes(_BATCH_SIZES.value)
+    long_lengths = [int(v) for v in _LONG_LENGTHS.value]
     load_before = os.getloadavg()
     os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="tmp-", dir=_OUTPUT_DIR.value)
@@ -69,54 +75,77 @@ def main(argv: list[str]) -> None:
     pruned = load_checkpoint(pruned_path)
     dense_model = benchmarking.dense_twin(pruned.model)
     task = get_task(pruned.task)
-    examples = read_split(task, task.dev_splits[0], _DATA_DIR.value)
-    features = tokenize(checkpoint_preprocessor(pruned), examples.texts).as_dict()
-    features["padding_mask"] = features["padding_mask"].astype(np.int32)
-    total = min(_MAX_EXAMPLES.value or len(examples), len(examples))
-    models = {"dense": dense_model, "pruned": pruned.model}
-
-    # What the pruned model keeps, and the FLOPs it saves, on the measured examples.
-    reference = TokenDroppingRunner(pruned.model, length_bucket=_LENGTH_BUCKET.value, jit_compile=False)
-    kept = reference({key: value[:total] for key, value in features.items()})["kept_tokens"]
     backbone = pruned.model.backbone
-    lengths = features["padding_mask"][:total].sum(1)
-
-    def flops_reduction(engine: str, count: int, batch_size: int) -> tuple[float, float]:
-        """(LTP's unpadded, as executed with this engine's padding) FLOPs reduction on the first `count`."""
-        unpadded = count_flops(backbone.hidden_dim, backbone.intermediate_dim, lengths[:count], kept[:count]).reduction
-        runner = engine.startswith("keras")
-        padded = benchmarking.padded_flops_reduction(
-            lengths[:count], kept[:count], batch_size, backbone.hidden_dim, backbone.intermediate_dim,
-            length_bucket=_LENGTH_BUCKET.value if runner else 1, pad_batch=runner)
-        return unpadded, padded
+    if long_lengths and max(long_lengths) > backbone.max_sequence_length:
+        raise app.UsageError(f"--long_lengths must be <= the model's {backbone.max_sequence_length} positions. "
+                             f"Received: {long_lengths}")
+    preprocessor = checkpoint_preprocessor(pruned)
+    datasets = {}  # name -> (features, examples for throughput, examples for latency)
+    for name in _DATASETS.value or [task.name]:
+        data_task = get_task(name)
+        examples = read_split(data_task, data_task.dev_splits[0], _DATA_DIR.value)
+        features = tokenize(preprocessor, examples.texts).as_dict()
+        features["padding_mask"] = features["padding_mask"].astype(np.int32)
+        total = min(_MAX_EXAMPLES.value or len(examples), len(examples))
+        datasets[name] = (features, total, min(_LATENCY_EXAMPLES.value, total))
+    for length in long_lengths:
+        features = _long_inputs(datasets[next(iter(datasets))][0], length, _LONG_EXAMPLES.value)
+        datasets[f"long{length}"] = (features, len(features["token_ids"]), len(features["token_ids"]))
+    models = {"dense": dense_model, "pruned": pruned.model}
+    reference = TokenDroppingRunner(pruned.model, length_bucket=_LENGTH_BUCKET.value, jit_compile=False)
 
     exports = {}
-    if {"saved_model", "onnxruntime"} & set(engines):
-        dense_path = os.path.join(workdir, "dense")
-        _save_like(pruned, dense_model, dense_path)
-        exports = {name: _export(path, name, workdir, onnx="onnxruntime" in engines)
-                   for name, path in (("dense", dense_path), ("pruned", pruned_path))}
+    if {"saved_model", "onnxruntime", "onnxruntime_int8"} & set(engines):
+        export_length = max([pruned.max_seq_length] + long_lengths)
+        paths = {"dense": _save_like(pruned, dense_model, os.path.join(workdir, "dense"), export_length),
+                 "pruned": _save_like(pruned, pruned.model, os.path.join(workdir, "pruned_export"), export_length)}
+        onnx = bool({"onnxruntime", "onnxruntime_int8"} & set(engines))
+        exports = {name: _export(path, name, workdir, onnx=onnx) for name, path in paths.items()}
 
     calibration, calibration_note = _calibration_features(task, pruned, _CALIBRATION_EXAMPLES.value)
-    rows, fallbacks = [], {}
-    latency_count = min(_LATENCY_EXAMPLES.value, total)
-    for engine in engines:
-        predictors = _predictors(engine, models, exports, calibration)
+    rows, fallbacks, kept_by_dataset = [], {}, {}
+    predictors = {engine: _predictors(engine, models, exports, calibration, workdir) for engine in engines}
+    for dataset, (features, total, latency_count) in datasets.items():
+        # What the pruned model keeps, and the FLOPs it saves, on the measured examples.
+        kept = reference({key: value[:total] for key, value in features.items()})["kept_tokens"]
+        lengths = features["padding_mask"][:total].sum(1)
+        kept_by_dataset[dataset] = np.round(kept.mean(0), 2).tolist()
+
+        def flops_reduction(engine: str, count: int, batch_size: int) -> tuple[float, float]:
+            """(LTP's unpadded, as executed with this engine's padding) FLOPs reduction on the first `count`."""
+            unpadded = count_flops(backbone.hidden_dim, backbone.intermediate_dim, lengths[:count],
+                                   kept[:count]).reduction
+            runner = engine.startswith("keras")
+            padded = benchmarking.padded_flops_reduction(
+                lengths[:count], kept[:count], batch_size, backbone.hidden_dim, backbone.intermediate_dim,
+                length_bucket=_LENGTH_BUCKET.value if runner else 1, pad_batch=runner)
+            return unpadded, padded
+
         single = benchmarking.batches(features, 1, latency_count)
-        difference = _max_logit_difference(predictors["pruned"], reference, single[:16])
-        for batch_size, inputs in [(1, single)] + [(b, benchmarking.batches(features, b, total)) for b in batch_sizes]:
-            benchmarking.time_interleaved(predictors, inputs)  # warm-up: compiles every bucket
-            times = benchmarking.time_interleaved(predictors, inputs)
-            if batch_size == 1:
-                rows += benchmarking.latency_rows(engine, times, flops_reduction(engine, latency_count, 1),
-                                                  difference)
-            else:
-                rows.append(benchmarking.throughput_row(engine, batch_size, total, times,
-                                                        flops_reduction(engine, total, batch_size), difference))
-            print("\n".join(benchmarking.markdown_table(rows[-2 if batch_size == 1 else -1:]).splitlines()[2:]),
-                  flush=True)
-        if isinstance(predictors["pruned"], TokenDroppingRunner) and predictors["pruned"].capacities:
-            fallbacks[engine] = predictors["pruned"].fallbacks
+        for engine in engines:
+            pair = predictors[engine]
+            difference = _max_logit_difference(pair["pruned"], reference, single[:16])
+            for batch_size, inputs in [(1, single)] + [(b, benchmarking.batches(features, b, total))
+                                                        for b in batch_sizes]:
+                count = latency_count if batch_size == 1 else total
+                mean_tokens = float(lengths[:count].mean())
+                benchmarking.time_interleaved(pair, inputs)  # warm-up: compiles every bucket
+                times = benchmarking.time_interleaved(pair, inputs)
+                if batch_size == 1:
+                    rows += benchmarking.latency_rows(engine, times, flops_reduction(engine, count, 1), difference,
+                                                      dataset, mean_tokens)
+                else:
+                    rows.append(benchmarking.throughput_row(engine, batch_size, count, times,
+                                                            flops_reduction(engine, count, batch_size), difference,
+                                                            dataset, mean_tokens))
+                print("\n".join(benchmarking.markdown_table(rows[-2 if batch_size == 1 else -1:]).splitlines()[2:]),
+                      flush=True)
+    for engine in engines:
+        if isinstance(predictors[engine]["pruned"], TokenDroppingRunner) and predictors[engine]["pruned"].capacities:
+            fallbacks[engine] = predictors[engine]["pruned"].fallbacks
+    rows = benchmarking.with_fastest_dense(rows)
+    features, total, latency_count = next(iter(datasets.values()))
+    lengths = features["padding_mask"][:total].sum(1)
 
     scan = _length_scan(dense_model, features, _checked_lengths(_LENGTH_SCAN.value, backbone.max_sequence_length))
     info = {
@@ -124,10 +153,16 @@ def main(argv: list[str]) -> None:
         "command": " ".join([os.path.basename(sys.executable), "-m", "ltp_tf.benchmark"] + sys.argv[1:]),
         "checkpoint": _CHECKPOINT.value or f"built from {_MODEL.value or 'packaged MiniLM'} with untrained "
                                            f"thresholds (final_token_threshold={_THRESHOLD.value}), random head",
-        "task": f"{task.name} {task.dev_splits[0]}: throughput on {total} examples, latency on {latency_count}",
+        "task": f"{task.name} (the model's head); data: " + ", ".join(
+            f"{name} ({count} examples, latency on {latency})" for name, (_, count, latency) in datasets.items()),
+        "long inputs": "consecutive dev texts of the first dataset, tokenized, concatenated and cut into windows of "
+                       "the length ([CLS] ... [SEP], one segment)" if long_lengths else "none",
         "pruning_config": backbone.pruning_config.to_dict(),
-        "mean kept tokens per layer": np.round(kept.mean(0), 2).tolist(),
-        "mean tokens per example": round(float(lengths.mean()), 2),
+        "mean kept tokens per layer": kept_by_dataset,
+        "onnxruntime": f"fused graph (ltp_tf.serving.onnx_graph), session options of "
+                       f"ltp_tf.serving.onnx_export.session_options, intra-op threads {_THREADS.value or 'all CPUs'}; "
+                       "onnxruntime_int8: the same graphs after onnxruntime.quantization.quantize_dynamic (QInt8 "
+                       "weights); its pruned outputs differ (int8 rounding changes kept tokens)",
         "keras backend": keras.backend.backend(),
         "versions": _versions(),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
@@ -160,7 +195,7 @@ def _calibration_features(task, checkpoint, count: int) -> tuple[dict | None, st
     return features, f"fitted on the first {len(examples)} {task.name} training examples at batch 1"
 
 
-def _predictors(engine: str, models: dict, exports: dict, calibration: dict | None) -> dict:
+def _predictors(engine: str, models: dict, exports: dict, calibration: dict | None, workdir: str) -> dict:
     """`{"dense": predict, "pruned": predict}` for an engine; each maps a batch to `{"logits", ...}`."""
     from ltp_tf.serving import TokenDroppingRunner
 
@@ -184,8 +219,32 @@ def _predictors(engine: str, models: dict, exports: dict, calibration: dict | No
     from ltp_tf.serving.exporter import EXTRA_DIR, ONNX_FILE
     from ltp_tf.serving.onnx_export import OnnxPredictor
 
-    return {name: OnnxPredictor(os.path.join(path, EXTRA_DIR, ONNX_FILE), _THREADS.value)
-            for name, path in exports.items()}
+    paths = {name: os.path.join(path, EXTRA_DIR, ONNX_FILE) for name, path in exports.items()}
+    if engine == "onnxruntime_int8":
+        paths = {name: _quantized(path, os.path.join(workdir, f"{name}_int8.onnx")) for name, path in paths.items()}
+    return {name: OnnxPredictor(path, _THREADS.value) for name, path in paths.items()}
+
+
+def _quantized(path: str, output: str) -> str:
+    """Dynamic int8 quantization of the ONNX model at `path` (weights QInt8, activations at run time)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(path, output, weight_type=QuantType.QInt8,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})  # for the com.microsoft ops
+    return output
+
+
+def _long_inputs(features: dict[str, np.ndarray], length: int, count: int) -> dict[str, np.ndarray]:
+    """`count` inputs of exactly `length` tokens: `[CLS]` + consecutive dev tokens (without their own [CLS]/[SEP]
+    and padding, concatenated and reused cyclically if too few) + `[SEP]`, one segment."""
+    mask = features["padding_mask"] > 0
+    cls, sep = int(features["token_ids"][0, 0]), int(features["token_ids"][0, mask[0].sum() - 1])
+    stream = np.concatenate([row[m][1:-1] for row, m in zip(features["token_ids"], mask)])
+    stream = stream[(stream != cls) & (stream != sep)]
+    body = np.resize(stream, count * (length - 2)).reshape(count, length - 2)
+    ids = np.concatenate([np.full((count, 1), cls), body, np.full((count, 1), sep)], axis=1).astype(np.int32)
+    return {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids)}
 
 
 def _length_scan(model, features: dict[str, np.ndarray], lengths: list[int]) -> dict[int, float]:
@@ -235,10 +294,10 @@ def _build_checkpoint(path: str) -> str:
                            metadata={"lowercase": True, "strip_accents": False})
 
 
-def _save_like(checkpoint, model, path: str) -> str:
+def _save_like(checkpoint, model, path: str, max_seq_length: int | None = None) -> str:
     from ltp_tf.checkpoints import save_checkpoint
 
-    return save_checkpoint(path, model, task=checkpoint.task, max_seq_length=checkpoint.max_seq_length,
+    return save_checkpoint(path, model, task=checkpoint.task, max_seq_length=max_seq_length or checkpoint.max_seq_length,
                            vocabulary_file=checkpoint.vocabulary_file, metadata=dict(checkpoint.metadata))
 
 
