@@ -46,6 +46,10 @@ _DATASETS = flags.DEFINE_list("datasets", [], "GLUE tasks whose dev texts are me
                               "e.g. sst2,mrpc,rte,qnli; the model's head stays the checkpoint's.")
 _LONG_LENGTHS = flags.DEFINE_list("long_lengths", [], "Also measure long inputs of these lengths (e.g. 128,256,512): "
                                   "real dev text of the first dataset, concatenated.")
+_CALIBRATE_GATE = flags.DEFINE_boolean(
+    "calibrate_gate", False, "Also time the pruned model's two schedules (tokens removed / only masked) per engine "
+    "(keras_xla, onnxruntime) on every dataset's batch-1 inputs and write the length gate they imply to "
+    "<tag>_length_gate.json (ltp_tf.serving.gate).")
 _LONG_EXAMPLES = flags.DEFINE_integer("long_examples", 32, "Long inputs per length.", lower_bound=1)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder (default: ../shared/data/glue).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Where the result files go.")
@@ -144,6 +148,12 @@ def main(argv: list[str]) -> None:
         if isinstance(predictors[engine]["pruned"], TokenDroppingRunner) and predictors[engine]["pruned"].capacities:
             fallbacks[engine] = predictors[engine]["pruned"].fallbacks
     rows = benchmarking.with_fastest_dense(rows)
+    stem = _TAG.value or f"{task.name}_{keras.backend.backend()}_{datetime.date.today().isoformat()}"
+    gates = {}
+    if _CALIBRATE_GATE.value:
+        singles = [row for features, _, count in datasets.values() for row in benchmarking.batches(features, 1, count)]
+        gates = _calibrate_gate(engines, pruned.model, task, singles, predictors, workdir)
+        _write_json(os.path.join(_OUTPUT_DIR.value, f"{stem}_length_gate.json"), gates)
     features, total, latency_count = next(iter(datasets.values()))
     lengths = features["padding_mask"][:total].sum(1)
 
@@ -168,12 +178,13 @@ def main(argv: list[str]) -> None:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
         "load average (1 min) before / after": f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}",
         "length bucket": _LENGTH_BUCKET.value,
+        "length gate (compact_min_length by engine, calibrated in this run)": {
+            engine: gate["compact_min_length"] for engine, gate in gates.items()} or "not calibrated",
         "runner capacities (batch 1)": calibration_note,
         "runner calls recomputed by segments (kept more than the capacities), timed + warm-up passes": fallbacks,
         "dense baseline": "the same weights with prune_mode=none, through the same engine",
         "dense batch-1 latency (ms, median) by sequence length, keras_xla": scan,
     }
-    stem = _TAG.value or f"{task.name}_{keras.backend.backend()}_{datetime.date.today().isoformat()}"
     paths = benchmarking.write_results(rows, info, _OUTPUT_DIR.value, stem)
     print("\n" + benchmarking.markdown_table(rows))
     print("Written: " + ", ".join(paths.values()))
@@ -223,6 +234,49 @@ def _predictors(engine: str, models: dict, exports: dict, calibration: dict | No
     if engine == "onnxruntime_int8":
         paths = {name: _quantized(path, os.path.join(workdir, f"{name}_int8.onnx")) for name, path in paths.items()}
     return {name: OnnxPredictor(path, _THREADS.value) for name, path in paths.items()}
+
+
+def _calibrate_gate(engines: list[str], model, task, inputs: list[dict], predictors: dict, workdir: str) -> dict:
+    """Per engine, `ltp_tf.serving.gate.choose_min_length` from both schedules timed interleaved on `inputs`."""
+    import onnx
+
+    from ltp_tf.serving import TokenDroppingRunner
+    from ltp_tf.serving.gate import choose_min_length
+    from ltp_tf.serving.onnx_export import OnnxPredictor
+    from ltp_tf.serving.onnx_graph import build_onnx_graph
+
+    gates = {}
+    for engine in engines:
+        if engine == "keras_xla":
+            masked = TokenDroppingRunner(model, length_bucket=_LENGTH_BUCKET.value, compact_layers=[])
+        elif engine == "onnxruntime":
+            path = os.path.join(workdir, "pruned_masked.onnx")
+            onnx.save(build_onnx_graph(model, task, compact_layers=[]), path)
+            masked = OnnxPredictor(path, _THREADS.value)
+        else:
+            continue
+        schedules = {"compact": predictors[engine]["pruned"], "masked": masked}
+        times = _interleaved_twice(schedules, inputs)
+        lengths = [int(row["padding_mask"].sum()) for row in inputs]
+        gate, table = choose_min_length(lengths, times["compact"], times["masked"])
+        gates[engine] = {"compact_min_length": gate, "median_ms_by_length": table}
+        print(f"length gate {engine}: compact_min_length={gate} {table}", flush=True)
+    return gates
+
+
+def _interleaved_twice(predictors: dict, inputs: list[dict]) -> dict:
+    from ltp_tf.serving import benchmarking
+
+    benchmarking.time_interleaved(predictors, inputs)  # warm-up
+    return benchmarking.time_interleaved(predictors, inputs)
+
+
+def _write_json(path: str, value: dict) -> None:
+    import json
+
+    from ltp_tf.atomic import write_text
+
+    write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
 def _quantized(path: str, output: str) -> str:
