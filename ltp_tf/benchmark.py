@@ -48,7 +48,7 @@ _LONG_LENGTHS = flags.DEFINE_list("long_lengths", [], "Also measure long inputs 
                                   "real dev text of the first dataset, concatenated.")
 _CALIBRATE_GATE = flags.DEFINE_boolean(
     "calibrate_gate", False, "Also time the pruned model's two schedules (tokens removed / only masked) per engine "
-    "(keras_xla, onnxruntime) on every dataset's batch-1 inputs and write the length gate they imply to "
+    "(keras_xla, saved_model, onnxruntime) on every dataset's batch-1 inputs and write the length gate they imply to "
     "<tag>_length_gate.json (ltp_tf.serving.gate).")
 _LONG_EXAMPLES = flags.DEFINE_integer("long_examples", 32, "Long inputs per length.", lower_bound=1)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder (default: ../shared/data/glue).")
@@ -98,13 +98,14 @@ def main(argv: list[str]) -> None:
     models = {"dense": dense_model, "pruned": pruned.model}
     reference = TokenDroppingRunner(pruned.model, length_bucket=_LENGTH_BUCKET.value, jit_compile=False)
 
-    exports = {}
+    exports, checkpoints = {}, {}
     if {"saved_model", "onnxruntime", "onnxruntime_int8"} & set(engines):
         export_length = max([pruned.max_seq_length] + long_lengths)
-        paths = {"dense": _save_like(pruned, dense_model, os.path.join(workdir, "dense"), export_length),
-                 "pruned": _save_like(pruned, pruned.model, os.path.join(workdir, "pruned_export"), export_length)}
+        checkpoints = {
+            "dense": _save_like(pruned, dense_model, os.path.join(workdir, "dense"), export_length),
+            "pruned": _save_like(pruned, pruned.model, os.path.join(workdir, "pruned_export"), export_length)}
         onnx = bool({"onnxruntime", "onnxruntime_int8"} & set(engines))
-        exports = {name: _export(path, name, workdir, onnx=onnx) for name, path in paths.items()}
+        exports = {name: _export(path, name, workdir, onnx=onnx) for name, path in checkpoints.items()}
 
     calibration, calibration_note = _calibration_features(task, pruned, _CALIBRATION_EXAMPLES.value)
     rows, fallbacks, kept_by_dataset = [], {}, {}
@@ -152,7 +153,8 @@ def main(argv: list[str]) -> None:
     gates = {}
     if _CALIBRATE_GATE.value:
         singles = [row for features, _, count in datasets.values() for row in benchmarking.batches(features, 1, count)]
-        gates = _calibrate_gate(engines, pruned.model, task, singles, predictors, workdir)
+        gates = _calibrate_gate(engines, pruned.model, task, singles, predictors, workdir,
+                                checkpoints.get("pruned", pruned_path))
         _write_json(os.path.join(_OUTPUT_DIR.value, f"{stem}_length_gate.json"), gates)
     features, total, latency_count = next(iter(datasets.values()))
     lengths = features["padding_mask"][:total].sum(1)
@@ -221,12 +223,7 @@ def _predictors(engine: str, models: dict, exports: dict, calibration: dict | No
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (the SavedModel's tokenizer ops)
 
-        def signature(path):
-            function = tf.saved_model.load(path).signatures["token_ids"]
-            return lambda batch: {k: v.numpy() for k, v in function(
-                **{name: tf.constant(value, tf.int32) for name, value in batch.items()}).items()}
-
-        return {name: signature(path) for name, path in exports.items()}
+        return {name: _signature(path) for name, path in exports.items()}
     from ltp_tf.serving.exporter import EXTRA_DIR, ONNX_FILE
     from ltp_tf.serving.onnx_export import OnnxPredictor
 
@@ -236,7 +233,18 @@ def _predictors(engine: str, models: dict, exports: dict, calibration: dict | No
     return {name: OnnxPredictor(path, _THREADS.value) for name, path in paths.items()}
 
 
-def _calibrate_gate(engines: list[str], model, task, inputs: list[dict], predictors: dict, workdir: str) -> dict:
+def _signature(path: str):
+    """The token-id signature of the SavedModel at `path` as a predictor."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the SavedModel's tokenizer ops)
+
+    function = tf.saved_model.load(path).signatures["token_ids"]
+    return lambda batch: {k: v.numpy() for k, v in function(
+        **{name: tf.constant(value, tf.int32) for name, value in batch.items()}).items()}
+
+
+def _calibrate_gate(engines: list[str], model, task, inputs: list[dict], predictors: dict, workdir: str,
+                    pruned_checkpoint: str) -> dict:
     """Per engine, `ltp_tf.serving.gate.choose_min_length` from both schedules timed interleaved on `inputs`."""
     import onnx
 
@@ -253,6 +261,9 @@ def _calibrate_gate(engines: list[str], model, task, inputs: list[dict], predict
             path = os.path.join(workdir, "pruned_masked.onnx")
             onnx.save(build_onnx_graph(model, task, compact_layers=[]), path)
             masked = OnnxPredictor(path, _THREADS.value)
+        elif engine == "saved_model":  # a gate above every input: the mask-only schedule
+            masked = _signature(_export(pruned_checkpoint, "pruned_masked", workdir, onnx=False,
+                                        compact_min_length=10**6))
         else:
             continue
         schedules = {"compact": predictors[engine]["pruned"], "masked": masked}
@@ -355,11 +366,12 @@ def _save_like(checkpoint, model, path: str, max_seq_length: int | None = None) 
                            vocabulary_file=checkpoint.vocabulary_file, metadata=dict(checkpoint.metadata))
 
 
-def _export(checkpoint_path: str, name: str, workdir: str, onnx: bool) -> str:
+def _export(checkpoint_path: str, name: str, workdir: str, onnx: bool, compact_min_length: int = 0) -> str:
     """Exports through the export CLI in a TensorFlow-backend subprocess; returns the version folder."""
     export_dir = os.path.join(workdir, "saved_models")
     command = [sys.executable, "-m", "ltp_tf.export", f"--checkpoint={checkpoint_path}", f"--name={name}",
-               f"--export_dir={export_dir}", f"--onnx={onnx}", "--text_signature=false"]
+               f"--export_dir={export_dir}", f"--onnx={onnx}", "--text_signature=false",
+               f"--compact_min_length={compact_min_length}"]
     result = subprocess.run(command, capture_output=True, text=True,
                             env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"})
     if result.returncode != 0:
