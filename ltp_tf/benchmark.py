@@ -362,7 +362,8 @@ def _build_checkpoint(path: str) -> str:
 def _save_like(checkpoint, model, path: str, max_seq_length: int | None = None) -> str:
     from ltp_tf.checkpoints import save_checkpoint
 
-    return save_checkpoint(path, model, task=checkpoint.task, max_seq_length=max_seq_length or checkpoint.max_seq_length,
+    return save_checkpoint(path, model, task=checkpoint.task,
+                           max_seq_length=max_seq_length or checkpoint.max_seq_length,
                            vocabulary_file=checkpoint.vocabulary_file, metadata=dict(checkpoint.metadata))
 
 

@@ -130,7 +130,8 @@ class Row:
         goal = self.goal
         against = self.speedup_vs_fastest_dense
         ratio = self.efficiency if against is None else against / self.flops_reduction
-        return {"dataset": self.dataset, "mean_tokens": round(self.mean_tokens, 1), "engine": self.engine, "measure": self.measure, "batch_size": self.batch_size,
+        return {"dataset": self.dataset, "mean_tokens": round(self.mean_tokens, 1), "engine": self.engine,
+                "measure": self.measure, "batch_size": self.batch_size,
                 "dense": round(self.dense, 3), "pruned": round(self.pruned, 3), "speedup": round(self.speedup, 3),
                 "flops_reduction": round(self.flops_reduction, 3), "speedup_over_flops": round(self.efficiency, 3),
                 "padded_flops_reduction": round(self.padded_flops_reduction, 3),

@@ -91,8 +91,9 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
             os.makedirs(extra, exist_ok=True)
             onnx_graph = None
             if onnx:
-                onnx_graph = write_onnx(model, task, lambda: build_export_archive(model, task, checkpoint.max_seq_length),
-                                        os.path.join(extra, ONNX_FILE), compact_min_length)
+                token_id_archive = lambda: build_export_archive(model, task, checkpoint.max_seq_length)  # noqa: E731
+                onnx_graph = write_onnx(model, task, token_id_archive, os.path.join(extra, ONNX_FILE),
+                                        compact_min_length)
         info = export_info(checkpoint, task, text_signature, onnx)
         info.update(onnx_graph=onnx_graph, compact_min_length=compact_min_length)
         _write_json(os.path.join(extra, EXPORT_INFO_FILE), info)

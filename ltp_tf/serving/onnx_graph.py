@@ -85,12 +85,12 @@ def build_onnx_graph(model, task, compact_layers: Sequence[int] | None = None, c
         raise ValueError(f"`compact_layers` must be pruning layers of the model ({pruning_layers}). "
                          f"Received: compact_layers={sorted(compact)}")
     if isinstance(compact_min_length, bool) or not isinstance(compact_min_length, int) or compact_min_length < 0:
-        raise ValueError(f"`compact_min_length` must be an integer >= 0. Received: compact_min_length={compact_min_length!r}")
+        raise ValueError("`compact_min_length` must be an integer >= 0. "
+                         f"Received: compact_min_length={compact_min_length!r}")
     g = _Graph()
     if compact_min_length:
         g.const(np.array([compact_min_length], np.int64), name="compact_min_length")
     hidden, heads = backbone.hidden_dim, blocks[0].num_heads if blocks else 1
-    head_dim = hidden // heads
 
     # Embeddings: (batch, seq, hidden); `live` (batch, seq) float 1/0.
     x, _ = g.op("EmbedLayerNormalization",
@@ -104,34 +104,15 @@ def build_onnx_graph(model, task, compact_layers: Sequence[int] | None = None, c
     first = g.op("Equal", [positions, g.const(np.array(0))])  # (seq,) bool: [CLS]
     counts = []
     for index, block in enumerate(blocks):
-        attention = block.self_attention_layer
-        wq, wk, wv = (_np(d.kernel).reshape(hidden, hidden) for d in
-                      (attention.query_dense, attention.key_dense, attention.value_dense))
-        bq, bk, bv = (_np(d.bias).reshape(hidden) for d in
-                      (attention.query_dense, attention.key_dense, attention.value_dense))
-        wo, bo = _np(attention.output_dense.kernel).reshape(hidden, hidden), _np(attention.output_dense.bias)
+        wqkv, bqkv, wo, bo = _attention_weights(block, hidden)
         if not block.prunes:
             live_int = g.op("Cast", [live], to=TensorProto.INT32)
-            context = g.op("Attention", [x, g.const(np.concatenate([wq, wk, wv], 1)),
-                                         g.const(np.concatenate([bq, bk, bv])), live_int],
+            context = g.op("Attention", [x, g.const(wqkv), g.const(bqkv), live_int],
                            domain=MS_DOMAIN, num_heads=heads)  # (batch, seq, hidden)
             attended = g.op("MatMul", [context, g.const(wo)])
             counts.append(g.op("ReduceSum", [live, g.const(np.array([1]))], keepdims=0))
         else:
-            scale = np.float32(1.0 / np.sqrt(head_dim))  # folded into the query projection
-            qkv = g.op("Add", [g.op("MatMul", [x, g.const(np.concatenate([wq * scale, wk, wv], 1))]),
-                               g.const(np.concatenate([bq * scale, bk, bv]))])
-            qkv = g.op("Transpose", [g.op("Reshape", [qkv, g.const(np.array([0, 0, 3, heads, head_dim]))])],
-                       perm=[2, 0, 3, 1, 4])  # (3, batch, heads, seq, head_dim)
-            query, key, value = (g.op("Gather", [qkv, g.const(np.array(i))], axis=0) for i in range(3))
-            mask = g.op("Unsqueeze", [g.op("Mul", [g.op("Sub", [live, g.const(np.float32(1))]),
-                                                   g.const(np.float32(-_DEAD_KEY))]),
-                                      g.const(np.array([1, 2]))])  # (batch, 1, 1, key)
-            logits = g.op("Add", [g.op("MatMul", [query, g.op("Transpose", [key], perm=[0, 1, 3, 2])]), mask])
-            probs = g.op("Softmax", [logits], axis=-1)  # (batch, heads, query, key)
-            context = g.op("Reshape", [g.op("Transpose", [g.op("MatMul", [probs, value])], perm=[0, 2, 1, 3]),
-                                       g.const(np.array([0, 0, hidden]))])
-            attended = g.op("MatMul", [context, g.const(wo)])
+            attended, probs = _spelled_attention(g, x, live, wqkv, bqkv, wo, heads)
             x, attended, live, length, count = _prune(g, block, x, attended, live, probs, length, positions,
                                                       first, heads, index in compact, compact_min_length)
             counts.append(count)
@@ -165,7 +146,8 @@ def build_onnx_graph(model, task, compact_layers: Sequence[int] | None = None, c
         g.op("Softmax", ["logits"], axis=-1, name="probabilities")
         g.op("Cast", [g.op("ArgMax", ["logits"], axis=-1, keepdims=0)], to=TensorProto.INT32, name="label")
         outputs = [("logits", TensorProto.FLOAT, ["batch", num_classes]),
-                   ("probabilities", TensorProto.FLOAT, ["batch", num_classes]), ("label", TensorProto.INT32, ["batch"])]
+                   ("probabilities", TensorProto.FLOAT, ["batch", num_classes]),
+                   ("label", TensorProto.INT32, ["batch"])]
     outputs.append(("kept_tokens", TensorProto.INT32, ["batch", len(blocks)]))
     graph = helper.make_graph(
         g.nodes, "ltp_tf_token_pruning",
@@ -180,11 +162,42 @@ def build_onnx_graph(model, task, compact_layers: Sequence[int] | None = None, c
     return onnx_model
 
 
+def _attention_weights(block, hidden: int) -> tuple[np.ndarray, ...]:
+    """`(W_qkv (hidden, 3 hidden), b_qkv (3 hidden,), W_o (hidden, hidden), b_o (hidden,))`, heads major."""
+    attention = block.self_attention_layer
+    projections = (attention.query_dense, attention.key_dense, attention.value_dense)
+    kernel = np.concatenate([_np(dense.kernel).reshape(hidden, hidden) for dense in projections], axis=1)
+    bias = np.concatenate([_np(dense.bias).reshape(hidden) for dense in projections])
+    return kernel, bias, _np(attention.output_dense.kernel).reshape(hidden, hidden), _np(attention.output_dense.bias)
+
+
+def _spelled_attention(g: "_Graph", x, live, wqkv: np.ndarray, bqkv: np.ndarray, wo: np.ndarray, heads: int):
+    """Attention written out, for the probabilities: `(output before b_o (batch, seq, hidden),
+    probabilities (batch, heads, query, key))`. Dead keys (`live` 0) get `-1e9` before the softmax."""
+    hidden = wo.shape[0]
+    head_dim = hidden // heads
+    scale = np.ones(3 * hidden, np.float32)
+    scale[:hidden] = 1.0 / np.sqrt(head_dim)  # folded into the query projection
+    qkv = g.op("Add", [g.op("MatMul", [x, g.const(wqkv * scale)]), g.const(bqkv * scale)])
+    qkv = g.op("Transpose", [g.op("Reshape", [qkv, g.const(np.array([0, 0, 3, heads, head_dim]))])],
+               perm=[2, 0, 3, 1, 4])  # (3, batch, heads, seq, head_dim)
+    query, key, value = (g.op("Gather", [qkv, g.const(np.array(i))], axis=0) for i in range(3))
+    mask = g.op("Unsqueeze", [g.op("Mul", [g.op("Sub", [live, g.const(np.float32(1))]),
+                                           g.const(np.float32(-_DEAD_KEY))]),
+                              g.const(np.array([1, 2]))])  # (batch, 1, 1, key)
+    logits = g.op("Add", [g.op("MatMul", [query, g.op("Transpose", [key], perm=[0, 1, 3, 2])]), mask])
+    probs = g.op("Softmax", [logits], axis=-1)  # (batch, heads, query, key)
+    context = g.op("Reshape", [g.op("Transpose", [g.op("MatMul", [probs, value])], perm=[0, 2, 1, 3]),
+                               g.const(np.array([0, 0, hidden]))])  # (batch, seq, hidden)
+    return g.op("MatMul", [context, g.const(wo)]), probs
+
+
 def _prune(g: "_Graph", block, x, attended, live, probs, length, positions, first, heads: int, compact: bool,
            compact_min_length: int):
     """Scores, keep mask and (if `compact`) the kept tokens moved to the front and the rest cut off.
 
-    Returns `(x, attended, live, length, kept count (batch,))`, the first four cut to the kept length.
+    Returns `(x, attended, live, length, kept count (batch,))`; with compaction the first four are cut to the
+    longest kept row (behind the length gate's `If` when `compact_min_length`).
     """
     from onnx import TensorProto
 
@@ -215,7 +228,8 @@ def _prune(g: "_Graph", block, x, attended, live, probs, length, positions, firs
     unchanged = [else_graph.op("Identity", [value]) for value in (x, attended, keep, length)]
     types = (TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.INT64)
     branches = [helper.make_graph(sub.nodes, g.fresh("branch"), [],
-                                  [helper.make_tensor_value_info(name, dtype, None) for name, dtype in zip(names, types)])
+                                  [helper.make_tensor_value_info(name, dtype, None)
+                                   for name, dtype in zip(names, types)])
                 for sub, names in ((then_graph, compacted), (else_graph, unchanged))]
     condition = g.op("GreaterOrEqual", [length, "compact_min_length"])
     x, attended, keep, length = g.op("If", [condition], outputs=4, then_branch=branches[0], else_branch=branches[1])

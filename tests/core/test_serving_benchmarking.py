@@ -57,7 +57,8 @@ def test_fastest_dense_short_input_goal_and_length_plot(tmp_path):
     def row(engine, dataset, tokens, dense, pruned):
         return benchmarking.Row(engine, "latency_b1_median_ms", 1, dense, pruned, 2.0, 2.0, 0.0, dataset, tokens)
 
-    rows = benchmarking.with_fastest_dense([row("onnxruntime", "sst2", 25, 4.0, 3.0), row("saved_model", "sst2", 25, 10.0, 5.0),
+    rows = benchmarking.with_fastest_dense([row("onnxruntime", "sst2", 25, 4.0, 3.0),
+                                            row("saved_model", "sst2", 25, 10.0, 5.0),
                                             row("onnxruntime", "long256", 256, 40.0, 25.0),
                                             row("saved_model", "long256", 256, 30.0, 20.0)])
     assert [(r.fastest_dense_engine, r.fastest_dense) for r in rows] == [
