@@ -24,8 +24,8 @@ outputs equal the hard-masked model's on live tokens for any choice of compactio
 layers that are not compaction layers only mask). Supported: `TokenPruningBackbone` encoders with
 `prune_mode` `"none"` or `"absolute_threshold"` and an exact or tanh GELU (`supports`); other models
 are converted with tf2onnx (`ltp_tf.serving.onnx_export`). Unlike the SavedModel, the graph does not
-check `max_seq_length` (`OnnxPredictor` does) and runs padded columns as dead tokens instead of cutting
-them.
+check `max_seq_length` (inputs longer than the position table make onnxruntime raise an error) and runs
+padded columns as dead tokens instead of cutting them.
 """
 
 from __future__ import annotations
