@@ -6,10 +6,13 @@
 The dense model is the same weights with pruning off. Engines: `keras_xla` (the token-dropping runner,
 XLA-compiled per length bucket; `jax.jit` under KERAS_BACKEND=jax), `keras` (the same runner without
 XLA), `saved_model` (the exported SavedModel's token-id signature: in-graph token removal, dynamic
-shapes) and `onnxruntime` (the exported ONNX). It measures latency at batch 1 (median, p90) and
-throughput at each `--batch_sizes`, with dense and pruned timed call by call in turn after a warm-up
-pass, and writes `<output_dir>/<tag>.{md,csv,json,png}` with the FLOPs reduction beside each speedup.
-Size it with `--max_examples` and `--latency_examples` (see benchmarks/README.md).
+shapes), `onnxruntime` (the exported ONNX: fused kernels, `ltp_tf.serving.onnx_graph`) and
+`onnxruntime_int8` (the same after dynamic int8 quantization). It measures latency at batch 1 (median,
+p90) and throughput at each `--batch_sizes`, with dense and pruned timed call by call in turn after a
+warm-up pass, on the dev texts of `--datasets` and on `--long_lengths` inputs, and writes
+`<output_dir>/<tag>.{md,csv,json,png}` (+ `<tag>_length.png`) with the FLOPs reduction and the fastest
+dense engine beside each speedup; `--calibrate_gate` adds `<tag>_length_gate.json`. Size it with
+`--max_examples` and `--latency_examples` (see benchmarks/README.md for the issue-15 command).
 """
 
 from __future__ import annotations
