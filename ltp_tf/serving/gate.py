@@ -39,8 +39,8 @@ def choose_min_length(lengths: Sequence[int], compact_seconds: Sequence[float],
         raise ValueError("`lengths`, `compact_seconds` and `masked_seconds` must be non-empty and of one length. "
                          f"Received: {lengths.shape}, {compact.shape}, {masked.shape}")
     buckets = length_buckets(lengths)
-    table = {int(b): {"compact": float(np.median(compact[buckets == b])) * 1e3,
-                      "masked": float(np.median(masked[buckets == b])) * 1e3,
+    table = {int(b): {"compact": round(float(np.median(compact[buckets == b])) * 1e3, 3),
+                      "masked": round(float(np.median(masked[buckets == b])) * 1e3, 3),
                       "inputs": int((buckets == b).sum())} for b in np.unique(buckets)}
     gate = int(lengths.max()) + 1
     for bucket in sorted(table, reverse=True):
