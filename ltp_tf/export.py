@@ -23,6 +23,9 @@ _VERIFY = flags.DEFINE_boolean("verify", False, "Verify against the Keras model 
 _VERIFY_MAX_EXAMPLES = flags.DEFINE_integer("verify_max_examples", None,
                                             "Verify on the first N dev examples (default: all).", lower_bound=1)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder for --verify (default: ../shared/data/glue).")
+_COMPACT_MIN_LENGTH = flags.DEFINE_integer(
+    "compact_min_length", 0, "Length gate: inputs shorter than this run the mask-only schedule (same outputs, no "
+    "token gathers); 0 = always remove pruned tokens. Pick it with `python -m ltp_tf.benchmark`.", lower_bound=0)
 _SERVING_BASE_PATH = flags.DEFINE_string("serving_base_path", "/models",
                                          "Where --export_dir is mounted in the TF Serving container.")
 
@@ -36,7 +39,7 @@ def main(argv: list[str]) -> None:
             _CHECKPOINT.value, _NAME.value, _EXPORT_DIR.value, onnx=_ONNX.value,
             text_signature=_TEXT_SIGNATURE.value, verify=_VERIFY.value,
             verify_max_examples=_VERIFY_MAX_EXAMPLES.value, data_dir=_DATA_DIR.value,
-            serving_base_path=_SERVING_BASE_PATH.value)
+            serving_base_path=_SERVING_BASE_PATH.value, compact_min_length=_COMPACT_MIN_LENGTH.value)
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"ltp_tf.export: error: {error}")
     print(f"Exported version {result.version} of {_NAME.value!r} to {result.path}")

@@ -3,7 +3,8 @@
     <export_dir>/<name>/<version>/
         saved_model.pb, variables/        the SavedModel (signatures: ltp_tf.serving.signatures)
         assets.extra/ltp_tf_export.json   task, labels, max_seq_length, tokenizer settings, signatures
-        assets.extra/model.onnx           with `onnx=True`: the token-id signature as ONNX
+        assets.extra/model.onnx           with `onnx=True`: the token-id signature as ONNX (fused ONNX Runtime
+                                          kernels, `ltp_tf.serving.onnx_graph`; tf2onnx for other models)
         assets.extra/verification.json    with `verify=True`: the parity report (ltp_tf.verify)
     <export_dir>/models.config            TF Serving config listing every model folder
 
@@ -27,7 +28,7 @@ import ltp_tf
 from ltp_tf.checkpoints import load_checkpoint
 from ltp_tf.data.glue import get_task
 from ltp_tf.serving import publish
-from ltp_tf.serving.onnx_export import export_onnx
+from ltp_tf.serving.onnx_export import write_onnx
 from ltp_tf.serving.signatures import (TEXT_SIGNATURE, TOKEN_ID_INPUTS, TOKEN_ID_SIGNATURE, build_export_archive,
                                        input_limits, output_names, text_input_names, token_dropping)
 from ltp_tf.serving.text import checkpoint_preprocessor, tokenizer_settings
@@ -51,7 +52,8 @@ class ExportResult:
 
 def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_models", *, onnx: bool = False,
                       text_signature: bool = True, verify: bool = False, verify_max_examples: int | None = None,
-                      data_dir: str | None = None, serving_base_path: str = "/models") -> ExportResult:
+                      data_dir: str | None = None, serving_base_path: str = "/models",
+                      compact_min_length: int = 0) -> ExportResult:
     """Exports the checkpoint at `checkpoint_path` as the next version of model `name`.
 
     Args:
@@ -66,7 +68,13 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
         verify_max_examples: verify on the first N dev examples only (default: the whole dev set).
         data_dir: GLUE folder for verification (default: `ltp_tf.data.default_glue_dir()`).
         serving_base_path: the model base path written into `models.config`.
+        compact_min_length: the length gate of the SavedModel and the ONNX graph: inputs (ONNX: the
+            sequence entering a compaction layer) shorter than this are only masked, not compacted (same
+            outputs; pick it with `python -m ltp_tf.benchmark`, see benchmarks/README.md). 0: always compact.
     """
+    if isinstance(compact_min_length, bool) or not isinstance(compact_min_length, int) or compact_min_length < 0:
+        raise ValueError("`compact_min_length` must be an integer >= 0. "
+                         f"Received: compact_min_length={compact_min_length!r}")
     publish.check_model_name(name)
     checkpoint = load_checkpoint(checkpoint_path)
     task = get_task(checkpoint.task)
@@ -78,12 +86,17 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
     try:
         extra = os.path.join(staging, EXTRA_DIR)
         with token_dropping(model, True):
-            build_export_archive(model, task, checkpoint.max_seq_length, preprocessor).write_out(staging, verbose=False)
+            build_export_archive(model, task, checkpoint.max_seq_length, preprocessor,
+                                 compact_min_length).write_out(staging, verbose=False)
             os.makedirs(extra, exist_ok=True)
+            onnx_graph = None
             if onnx:
-                export_onnx(lambda: build_export_archive(model, task, checkpoint.max_seq_length),
-                            os.path.join(extra, ONNX_FILE), input_limits(model, checkpoint.max_seq_length))
-        _write_json(os.path.join(extra, EXPORT_INFO_FILE), export_info(checkpoint, task, text_signature, onnx))
+                token_id_archive = lambda: build_export_archive(model, task, checkpoint.max_seq_length)  # noqa: E731
+                onnx_graph = write_onnx(model, task, token_id_archive, os.path.join(extra, ONNX_FILE),
+                                        input_limits(model, checkpoint.max_seq_length), compact_min_length)
+        info = export_info(checkpoint, task, text_signature, onnx)
+        info.update(onnx_graph=onnx_graph, compact_min_length=compact_min_length)
+        _write_json(os.path.join(extra, EXPORT_INFO_FILE), info)
         if verify:
             verification = run_verification(staging, checkpoint.path, os.path.join(extra, VERIFICATION_FILE),
                                             verify_max_examples, data_dir)

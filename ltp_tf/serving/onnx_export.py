@@ -1,6 +1,8 @@
-"""ONNX export of the token-id signature (tf2onnx's SavedModel path) and an onnxruntime predictor.
+"""ONNX export of the token-id signature and an onnxruntime predictor.
 
-tf2onnx converts from a SavedModel that holds only the token-id signature: its `from_function` path
+Models that `ltp_tf.serving.onnx_graph.supports` are written directly as a graph of ONNX Runtime's fused
+BERT kernels with token dropping between them (`write_onnx`); others are converted by tf2onnx from the
+SavedModel. tf2onnx converts from a SavedModel that holds only the token-id signature: its `from_function` path
 fails on this TensorFlow version, and the text signature's TensorFlow Text ops have no ONNX
 counterpart (ONNX clients tokenize themselves, as `token_ids` clients do). TensorFlow's exact GELU uses
 `Erfc`, which ONNX lacks and tf2onnx passes through unconverted; it is rewritten as `1 - Erf(x)` (the
@@ -68,26 +70,44 @@ def replace_erfc(path: str) -> int:
     return count
 
 
-def write_input_limits(path: str, limits: dict[str, int]) -> None:
-    """Stores `limits` (`signatures.input_limits`) in the metadata of the ONNX file at `path`."""
+def _with_input_limits(model, limits: dict[str, int]):
+    """`model` (an `onnx.ModelProto`) with `limits` (`signatures.input_limits`) in its metadata."""
     import onnx
 
-    model = onnx.load(path)
-    onnx.helper.set_model_props(model, {LIMITS_KEY: json.dumps(limits, sort_keys=True)})
-    onnx.save(model, path)
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    onnx.helper.set_model_props(model, {**props, LIMITS_KEY: json.dumps(limits, sort_keys=True)})
+    return model
 
 
-def export_onnx(archive_factory, output_path: str, limits: dict[str, int]) -> str:
-    """Writes the token-id-only archive from `archive_factory()` to a temporary folder and converts it.
+def write_onnx(model, task, archive_factory, output_path: str, limits: dict[str, int],
+               compact_min_length: int = 0) -> str:
+    """Writes `model`'s ONNX file: the fused graph when supported, else tf2onnx of `archive_factory()`.
 
-    `limits` (`signatures.input_limits`) go into the ONNX metadata for `OnnxPredictor`'s input checks.
+    Returns how it was written: `"fused"` or `"tf2onnx"`. `limits` (`signatures.input_limits`) go into the
+    ONNX metadata for `OnnxPredictor`'s input checks. `compact_min_length`: the fused graph's length gate
+    (`ltp_tf.serving.onnx_graph.build_onnx_graph`).
     """
-    with tempfile.TemporaryDirectory(prefix="ltp_tf_onnx_") as folder:
-        saved_model = os.path.join(folder, "token_ids")
-        archive_factory().write_out(saved_model, verbose=False)
-        convert_saved_model(saved_model, output_path)
-    write_input_limits(output_path, limits)
-    return output_path
+    import onnx
+
+    from ltp_tf.atomic import temporary_name
+    from ltp_tf.serving import onnx_graph
+
+    if onnx_graph.supports(model) is not None:
+        with tempfile.TemporaryDirectory(prefix="ltp_tf_onnx_") as folder:
+            saved_model = os.path.join(folder, "token_ids")
+            archive_factory().write_out(saved_model, verbose=False)
+            converted = convert_saved_model(saved_model, os.path.join(folder, "model.onnx"))
+            graph, method = onnx.load(converted), "tf2onnx"
+    else:
+        graph, method = onnx_graph.build_onnx_graph(model, task, compact_min_length=compact_min_length), "fused"
+    tmp = temporary_name(output_path)
+    try:
+        onnx.save(_with_input_limits(graph, limits), tmp)
+        os.replace(tmp, output_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return method
 
 
 def check_token_inputs(features: dict[str, np.ndarray], limits: dict[str, int]) -> None:
@@ -118,15 +138,29 @@ def check_token_inputs(features: dict[str, np.ndarray], limits: dict[str, int]) 
                          f"them. Received: {longest} tokens")
 
 
+def session_options(threads: int | None = None):
+    """onnxruntime options for latency: `threads` intra-op threads (default: the CPUs this process may
+    use), one inter-op thread, sequential execution, every graph optimization."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
 class OnnxPredictor:
-    """Runs an exported ONNX model with onnxruntime on the CPU: `predictor(features) -> {output: array}`."""
+    """Runs an exported ONNX model with onnxruntime on the CPU: `predictor(features) -> {output: array}`.
+
+    `threads`: intra-op threads (default: every CPU this process may use; see `session_options`).
+    """
 
     def __init__(self, path: str, threads: int | None = None):
         import onnxruntime
 
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        options = session_options(threads)
         self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         self.output_names = [output.name for output in self.session.get_outputs()]
         names = sorted(i.name for i in self.session.get_inputs())

@@ -11,6 +11,9 @@ default every pruning layer) instead:
     last:       feed-forward of the last compaction layer -> remaining blocks -> pooler (and head)
 
 Pruning layers that are not compaction layers only mask their pruned tokens (no host round trip).
+With a length gate (`compact_min_length`), a chunk shorter than the gate (its length bucket) runs the
+mask-only schedule instead: every block in one program, pruned tokens masked, not removed — the same
+outputs without any round trip, for inputs too short for compaction to pay.
 With capacities learned from sample inputs (`fit_capacities`), a call runs all segments as one program
 instead, cutting each compaction layer's output to a static length; a batch that keeps more tokens than
 that is detected in the program and recomputed segment by segment, so outputs never change.
@@ -54,6 +57,8 @@ class TokenDroppingRunner:
         compact_layers: the pruning layers after which pruned tokens are physically removed (each costs
             one host round trip); at the other pruning layers they are only masked. Default: every
             pruning layer. Outputs are the same for any choice; only the speed differs.
+        compact_min_length: the length gate: chunks whose length bucket is shorter run the mask-only
+            schedule (one program, nothing removed; same outputs). 0: off.
 
     Calling the runner with `{"token_ids", "segment_ids"?, "padding_mask"?}` (arrays `(batch, seq)`, any
     padding) returns NumPy arrays: `logits` `(batch, num_classes)` (classifiers only), `pooled_output`
@@ -63,7 +68,7 @@ class TokenDroppingRunner:
 
     def __init__(self, model: TokenPruningClassifier | TokenPruningBackbone, length_bucket: int = 8,
                  pad_batch: bool = True, max_batch_size: int = 128, sort_by_length: bool = True,
-                 jit_compile: bool = True, compact_layers: Sequence[int] | None = None):
+                 jit_compile: bool = True, compact_layers: Sequence[int] | None = None, compact_min_length: int = 0):
         if isinstance(model, TokenPruningClassifier):
             self.backbone, self.head = model.backbone, model.output_dense
         elif isinstance(model, TokenPruningBackbone):
@@ -76,6 +81,10 @@ class TokenDroppingRunner:
         round_up_length(1, length_bucket, 1)  # validates length_bucket
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
             raise ValueError(f"`max_batch_size` must be an integer >= 1. Received: max_batch_size={max_batch_size!r}")
+        if isinstance(compact_min_length, bool) or not isinstance(compact_min_length, int) or compact_min_length < 0:
+            raise ValueError("`compact_min_length` must be an integer >= 0. "
+                             f"Received: compact_min_length={compact_min_length!r}")
+        self.compact_min_length = compact_min_length
         self.length_bucket = length_bucket
         self.pad_batch = bool(pad_batch)
         self.max_batch_size = max_batch_size
@@ -93,9 +102,10 @@ class TokenDroppingRunner:
         self._segment_functions = [self._segment_function(k) for k in range(len(self.compact_layers) + 1)]
         self._segments = [compile_function(fn, self._variables, self.jit_compile) for fn in self._segment_functions]
         self._one_program = compile_function(self._one_program_function, self._variables, self.jit_compile)
+        self._masked = compile_function(self._segment_function(0, ()), self._variables, self.jit_compile)
         # (padded batch, input length bucket) -> static output length of each compaction layer.
         self.capacities: dict[tuple[int, int], tuple[int, ...]] = {}
-        # (segment, batch, length) of every program run so far (segment -1: the one-program path).
+        # (segment, batch, length) of every program run so far (-1: the one-program path, -2: mask-only).
         self.shapes_seen: set[tuple[int, int, int]] = set()
         self.fallbacks = 0  # one-program runs that kept more tokens than their capacities
 
@@ -170,6 +180,8 @@ class TokenDroppingRunner:
     def _run_chunk(self, token_ids: np.ndarray, segment_ids: np.ndarray,
                    padding_mask: np.ndarray) -> dict[str, np.ndarray]:
         prepared = self._prepare(token_ids, segment_ids, padding_mask)
+        if prepared[2] < self.compact_min_length:
+            return self._run_masked(*prepared)
         if (int(prepared[0][0].shape[0]), prepared[2]) in self.capacities:
             result = self._run_one_program(*prepared)
             if result is not None:
@@ -200,6 +212,16 @@ class TokenDroppingRunner:
         result["sequence_lengths"] = lengths[:batch_size]
         return result
 
+    def _run_masked(self, tensors: tuple, batch_size: int, length: int,
+                    lengths: np.ndarray) -> dict[str, np.ndarray]:
+        """The mask-only schedule: every block in one program, pruned tokens masked (the length gate)."""
+        self.shapes_seen.add((-2, int(tensors[0].shape[0]), length))
+        outputs = self._masked(*tensors)
+        result = {key: np.asarray(ops.convert_to_numpy(value))[:batch_size] for key, value in outputs.items()}
+        result["kept_tokens"] = result["kept_tokens"].astype(np.int32)
+        result["sequence_lengths"] = lengths[:batch_size]
+        return result
+
     def _run_segmented(self, tensors: tuple, batch_size: int, length: int,
                        lengths: np.ndarray) -> dict[str, np.ndarray]:
         """Segment by segment; after each compaction layer, the host cuts to the longest kept row."""
@@ -221,13 +243,15 @@ class TokenDroppingRunner:
         return result
 
     # ---------------------------------------------------------------- compiled
-    def _segment_function(self, k: int):
-        """The pure function of segment `k` (see the module docstring).
+    def _segment_function(self, k: int, compact_layers: Sequence[int] | None = None):
+        """The pure function of segment `k` (see the module docstring) of `compact_layers` (default: the
+        runner's; `()` gives the mask-only schedule: one segment of every block).
 
         It returns the kept-token count of every layer it covers, `(batch, layers)`, last.
         """
-        start = self.compact_layers[k - 1] + 1 if k else 0
-        end = self.compact_layers[k] if k < len(self.compact_layers) else None
+        compact_layers = self.compact_layers if compact_layers is None else list(compact_layers)
+        start = compact_layers[k - 1] + 1 if k else 0
+        end = compact_layers[k] if k < len(compact_layers) else None
 
         def segment(*args):
             if k == 0:

@@ -25,6 +25,9 @@ the `TensorSpec`s, ranks by `tf.ensure_shape` (a loaded signature does not check
 Pruned tokens are physically removed inside the graph (`drop_tokens=True`: each layer gathers the kept
 tokens and pads only to the longest kept row), so later layers really run on fewer tokens. Shapes are
 dynamic, so the graph runs without XLA (XLA needs static shapes; see `ltp_tf.serving.runner` for that).
+The length gate (`compact_min_length` > 0): a batch whose longest input has fewer positions runs the
+mask-only schedule of the same model (pruned tokens masked, not removed: no gather ops) through a
+`tf.cond`; outputs are the same either way.
 """
 
 from __future__ import annotations
@@ -63,14 +66,16 @@ def input_limits(model: TokenPruningClassifier, max_seq_length: int) -> dict[str
 
 
 def build_export_archive(model: TokenPruningClassifier, task: GlueTask, max_seq_length: int,
-                         preprocessor=None) -> keras.export.ExportArchive:
+                         preprocessor=None, compact_min_length: int = 0) -> keras.export.ExportArchive:
     """An `ExportArchive` with the token-id signature, plus the text signature when `preprocessor` is given.
+
+    `compact_min_length`: the length gate (module docstring); 0 = always remove pruned tokens.
 
     The model's variables are captured by the endpoints (not tracked separately, which would store
     them twice). Write it with `archive.write_out(path)` inside `token_dropping(model, True)`.
     """
     _check_model(model, task, max_seq_length)
-    predict = _predict_function(model, task, max_seq_length)
+    predict = _predict_function(model, task, max_seq_length, compact_min_length)
     archive = keras.export.ExportArchive()
     if preprocessor is not None:
         preprocessor(x=_example_strings(task))  # builds it (the archive refuses unbuilt layers)
@@ -94,9 +99,15 @@ def token_dropping(model: TokenPruningClassifier, enabled: bool) -> Iterator[Non
         model.backbone.set_drop_tokens(previous)
 
 
-def _predict_function(model: TokenPruningClassifier, task: GlueTask, max_seq_length: int):
+def _predict_function(model: TokenPruningClassifier, task: GlueTask, max_seq_length: int,
+                      compact_min_length: int = 0):
     backbone = model.backbone
     limits = input_limits(model, max_seq_length)
+
+    def encode(inputs, drop_tokens: bool):
+        with token_dropping(model, drop_tokens):
+            outputs = backbone(inputs, training=False)
+        return outputs["pooled_output"], outputs["kept_tokens"]
 
     def predict(token_ids, segment_ids, padding_mask):
         # A loaded signature does not check ranks against its TensorSpecs; EnsureShape does, at run time.
@@ -110,9 +121,13 @@ def _predict_function(model: TokenPruningClassifier, task: GlueTask, max_seq_len
         longest = tf.reduce_max(tf.where(mask, positions[None, :], 0))  # one past the last real token
         inputs = {"token_ids": token_ids[:, :longest], "segment_ids": segment_ids[:, :longest],
                   "padding_mask": mask[:, :longest]}
-        outputs = backbone(inputs, training=False)
-        logits = tf.cast(model.output_dense(outputs["pooled_output"]), tf.float32)
-        return _prediction_outputs(logits, tf.cast(tf.round(outputs["kept_tokens"]), tf.int32), task)
+        if compact_min_length and backbone.drop_tokens:
+            pooled, kept = tf.cond(longest >= compact_min_length, lambda: encode(inputs, True),
+                                   lambda: encode(inputs, False))
+        else:
+            pooled, kept = encode(inputs, backbone.drop_tokens)
+        logits = tf.cast(model.output_dense(pooled), tf.float32)
+        return _prediction_outputs(logits, tf.cast(tf.round(kept), tf.int32), task)
 
     return predict
 

@@ -84,6 +84,18 @@ def test_any_compaction_layers_give_the_same_outputs(models):
         assert {segment for segment, _, _ in runner.shapes_seen} == set(range(len(compact_layers) + 1))
 
 
+def test_length_gate_runs_short_chunks_mask_only_with_the_same_outputs(models):
+    model = models["threshold"]
+    inputs = _inputs([32, 3, 17, 25, 5, 7])  # chunks of 2 by length: buckets 8, 24, 32
+    runner = TokenDroppingRunner(model, compact_min_length=16, max_batch_size=2, jit_compile=JIT)
+    _assert_same(runner(inputs), _masked(model, inputs))
+    gated = {(segment, length) for segment, _, length in runner.shapes_seen}
+    assert {(-2, 8), (0, 24), (0, 32)} <= gated  # the short chunk ran mask-only, the long ones compacted
+    assert {length for segment, length in gated if segment == -2} == {8}
+    with pytest.raises(ValueError, match="compact_min_length"):
+        TokenDroppingRunner(model, compact_min_length=-1)
+
+
 def test_one_sentence_and_uncompiled_path(models):
     model = models["threshold"]
     inputs = _inputs([11], seq_len=11)
