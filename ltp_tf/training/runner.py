@@ -33,6 +33,8 @@ def preflight(config: TrainConfig) -> None:
         features_lib.check_features(config.features_dir, task, config.max_seq_length)
     elif config.data_source == "tsv":
         features_lib.check_splits_exist(task, config.data_dir)
+    if any(config.distils(stage) for stage in config.training_stages):
+        layout.teacher_dir(config)  # raises if there is no dense teacher to distil from
     if config.restore is not None:
         metadata = read_metadata(config.restore)
         if metadata.get("task") != task.name:
