@@ -39,8 +39,8 @@ TEACHER_LOGITS = "teacher_logits"
 TEACHER_HIDDEN = "teacher_hidden"
 TEACHER_KEYS = (TEACHER_LOGITS, TEACHER_HIDDEN)
 # Controller gains chosen by measurement on MRPC (docs/training.md, "FLOPs target").
-DEFAULT_MULTIPLIER_LR = 0.05
-DEFAULT_PROPORTIONAL_GAIN = 2.0
+DEFAULT_MULTIPLIER_LR = 0.1
+DEFAULT_PROPORTIONAL_GAIN = 5.0
 
 
 @keras.saving.register_keras_serializable(package="ltp_tf")
