@@ -4,7 +4,8 @@ A stage builds its model from the source checkpoint's model (`modeling.stage_mod
 `fit` for whole evaluation periods (`--save_step` steps, or one epoch each), evaluates on dev after
 each, keeps the best weights (the last ones with `--no_load`), and writes the checkpoint folder when
 done. An interrupted stage resumes from its last evaluation: same weights, optimizer state, schedule
-position and batch order.
+position and batch order. With a FLOPs target (soft) or distillation, the model trains inside a
+`TokenPruningTrainer` (its multiplier is resumed too) and batches carry the cached teacher outputs.
 """
 
 from __future__ import annotations
