@@ -16,6 +16,7 @@ from typing import Any, Mapping
 PRUNE_MODES = ("none", "topk", "absolute_threshold")
 MASKING_MODES = ("soft", "hard")
 SCORING_MODES = ("mean", "length_normalized")
+SOFT_MASKS = ("sigmoid", "straight_through")
 
 # Keys of an LTP checkpoint's `config.json` that map onto fields, with their aliases.
 _ALIASES = {"lambda": "mask_loss_weight"}
@@ -43,6 +44,9 @@ class TokenPruningConfig:
         temperature: soft-mask temperature T, > 0 (LTP default 1e-3).
         mask_loss_weight: lambda, the weight of the mask regulariser `lambda * sum_layers mean(mask)`, >= 0.
         score_reference_length: the sequence length the `"mean"` scores are normalised by (LTP pads to 128).
+        soft_mask: how soft training masks: `"sigmoid"` (LTP: every token goes on, scaled by its sigmoid
+            mask) or `"straight_through"` (the hard mask in the forward pass, as evaluation prunes, with the
+            sigmoid's gradient for the thresholds).
     """
 
     prune_mode: str = "none"
@@ -53,11 +57,13 @@ class TokenPruningConfig:
     temperature: float = 1e-3
     mask_loss_weight: float = 0.1
     score_reference_length: int = 128
+    soft_mask: str = "sigmoid"
 
     def __post_init__(self) -> None:
         _check_choice("prune_mode", self.prune_mode, PRUNE_MODES)
         _check_choice("masking_mode", self.masking_mode, MASKING_MODES)
         _check_choice("scoring_mode", self.scoring_mode, SCORING_MODES)
+        _check_choice("soft_mask", self.soft_mask, SOFT_MASKS)
         _check_number("final_token_threshold", self.final_token_threshold, "a number in [0, 1)",
                       lambda v: 0.0 <= v < 1.0)
         _check_number("token_keep_rate", self.token_keep_rate, "a finite number <= 1",
@@ -95,6 +101,8 @@ class TokenPruningConfig:
             names = ("prune_mode", "masking_mode", "final_token_threshold", "scoring_mode", "score_reference_length")
             if self.learned:
                 names += ("temperature", "mask_loss_weight")
+                if self.soft_mask != "sigmoid":  # listed only when changed: older fingerprints stay valid
+                    names += ("soft_mask",)
         return {name: getattr(self, name) for name in names}
 
     def replace(self, **changes: Any) -> "TokenPruningConfig":

@@ -14,6 +14,10 @@ Weight sparsity (`weight_density` < 1, the fraction of nonzero encoder kernel we
 and feed-forward MACs, counting a zero weight as a skipped multiply-add; the attention MACs (activations
 times activations) do not change. This is the count a sparse kernel would do, not what dense TF/XLA/JAX
 kernels run: zeros buy no speed there.
+
+`expected_flops_ratio` is the same count in `keras.ops`, differentiable in the kept-token counts: fed the
+backbone's soft-training `kept_tokens` (expected survivors per layer), it is what a FLOPs target constrains
+(`ltp_tf.token_pruning_trainer.FlopsTarget`); fed 0/1 masks it equals `count_flops`.
 """
 
 from __future__ import annotations
@@ -44,11 +48,37 @@ class FlopsReport:
 def layer_flops(hidden_dim: int, intermediate_dim: int, tokens_in, tokens_out,
                 weight_density: float = 1.0) -> np.ndarray:
     """FLOPs of one layer for arrays of per-sentence token counts."""
-    n_in = np.asarray(tokens_in, dtype=np.float64)
-    n_out = np.asarray(tokens_out, dtype=np.float64)
+    return _layer_flops(hidden_dim, intermediate_dim, np.asarray(tokens_in, dtype=np.float64),
+                        np.asarray(tokens_out, dtype=np.float64), weight_density)
+
+
+def _layer_flops(hidden_dim, intermediate_dim, n_in, n_out, weight_density=1.0):
+    """The module's per-layer polynomial; arithmetic only, so it serves NumPy arrays and backend tensors."""
     attention = 2 * hidden_dim * n_in**2
     weights = 4 * hidden_dim**2 * n_in + 2 * hidden_dim * intermediate_dim * n_out
     return 2 * (attention + weight_density * weights)
+
+
+def expected_flops_ratio(hidden_dim: int, intermediate_dim: int, sequence_lengths, kept_tokens):
+    """Pruned / dense FLOPs of a batch as a float32 scalar tensor, differentiable in `kept_tokens`.
+
+    Args:
+        sequence_lengths: `(batch,)` unpadded lengths.
+        kept_tokens: `(batch, num_layers)` tokens each layer passes on, real-valued (expected counts).
+
+    Each layer's input is the previous layer's kept count (the first layer's, the sentence length), as in
+    `count_flops`; with integer counts the two agree.
+    """
+    from keras import ops
+
+    lengths = ops.cast(sequence_lengths, "float32")[:, None]  # (batch, 1)
+    kept = ops.cast(kept_tokens, "float32")  # (batch, layers)
+    tokens_in = ops.concatenate([lengths, kept[:, :-1]], axis=1)  # (batch, layers)
+    # Scaled by the model width so float32 sums stay well inside range for long batches.
+    scale = 1.0 / float(hidden_dim * intermediate_dim)
+    pruned = ops.sum(_layer_flops(hidden_dim, intermediate_dim, tokens_in, kept)) * scale
+    dense = ops.sum(_layer_flops(hidden_dim, intermediate_dim, lengths, lengths)) * scale * kept.shape[1]
+    return pruned / ops.maximum(dense, 1e-12)
 
 
 def count_flops(hidden_dim: int, intermediate_dim: int, sequence_lengths, kept_tokens,

@@ -61,6 +61,16 @@ _TOKEN_KEEP_RATE = flags.DEFINE_float("token_keep_rate", 0.5, "Top-k baseline: k
 _SCORING_MODE = flags.DEFINE_string("scoring_mode", "mean", "Token importance: mean or length_normalized.")
 _TEMPERATURE = flags.DEFINE_float("temperature", 1e-3, "Soft-mask temperature T.")
 _LAMBDA = flags.DEFINE_float("lambda", 0.1, "Weight of the mask loss lambda * sum_layers mean(mask).")
+_SOFT_MASK = flags.DEFINE_string("soft_mask", "sigmoid", "Soft-stage mask: sigmoid (LTP) or straight_through (hard "
+                                 "forward pass as evaluated, sigmoid gradient).")
+_TARGET_FLOPS = flags.DEFINE_float("target_flops_reduction", None, "Soft stage: reach this dense/pruned FLOPs ratio "
+                                   "(e.g. 2) with a Lagrange multiplier instead of a fixed --lambda.")
+_KD_WEIGHT = flags.DEFINE_float("kd_weight", 0.0, "> 0: distil the dense teacher's logits (T^2 KL; MSE for regression) "
+                                "in the soft/hard/topk/threshold stages with this weight.")
+_KD_TEMPERATURE = flags.DEFINE_float("kd_temperature", 1.0, "Softmax temperature of --kd_weight.")
+_KD_HIDDEN_WEIGHT = flags.DEFINE_float("kd_hidden_weight", 0.0, "> 0: also an MSE on the last-layer [CLS] state.")
+_TEACHER = flags.DEFINE_string("teacher", None, "Dense checkpoint to distil from. Default: this run's finetune stage, "
+                               "else --restore when it is dense.")
 _JIT_COMPILE = flags.DEFINE_boolean("jit_compile", None, "Compile training and evaluation steps with XLA. Unset: on "
                                     "GPU/TPU and on JAX, off for TensorFlow on CPU (where XLA measured slower).")
 _MIXED_PRECISION = flags.DEFINE_string("mixed_precision", "auto", "auto (mixed_bfloat16 on GPU/TPU, float32 on CPU), "
@@ -129,7 +139,9 @@ def config_from_flags() -> TrainConfig:
         weight_decay=_WEIGHT_DECAY.value, warmup_ratio=_WARMUP_RATIO.value, max_grad_norm=_MAX_GRAD_NORM.value,
         save_step=_SAVE_STEP.value, no_load=_NO_LOAD.value, final_token_threshold=_FINAL_TOKEN_THRESHOLD.value,
         token_keep_rate=_TOKEN_KEEP_RATE.value, scoring_mode=_SCORING_MODE.value, temperature=_TEMPERATURE.value,
-        mask_loss_weight=_LAMBDA.value, jit_compile=_JIT_COMPILE.value, mixed_precision=_MIXED_PRECISION.value,
+        mask_loss_weight=_LAMBDA.value, soft_mask=_SOFT_MASK.value, target_flops_reduction=_TARGET_FLOPS.value,
+        kd_weight=_KD_WEIGHT.value, kd_temperature=_KD_TEMPERATURE.value, kd_hidden_weight=_KD_HIDDEN_WEIGHT.value,
+        teacher=_TEACHER.value, jit_compile=_JIT_COMPILE.value, mixed_precision=_MIXED_PRECISION.value,
         pad_to_multiple_of=_PAD_TO.value, verbose=_VERBOSE.value, distribution_strategy=_DISTRIBUTION.value,
         tpu_address=_TPU_ADDRESS.value, lr_scheduler_type=_LR_SCHEDULER.value,
         weight_pruning=weight_pruning_from_flags())

@@ -31,6 +31,8 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
       scalar weight initialised to 0 (LTP's base plus trainable delta). It trains only in soft mode.
       In soft mode and training, nothing is removed: the block output is multiplied by
       `sigmoid((score - threshold) / temperature)` and `mask_loss_weight * mean(mask)` is added as a loss.
+      With `soft_mask="straight_through"`, soft training prunes as hard mode does (the mask's forward
+      values are 0/1 and later layers drop the pruned tokens) while gradients flow through the sigmoid.
       Called with `training=False`, a soft block prunes hard (LTP always evaluates hard).
     Layer 0 never prunes. `[CLS]` (position 0) is never pruned; padding is never kept.
 
@@ -211,7 +213,11 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
             self.pruning_config.score_reference_length)  # (batch, seq)
 
         soft = bool(training) and self.pruning_config.learned and self.prunes
-        if soft:
+        if soft and self.pruning_config.soft_mask == "straight_through":
+            keep_mask = token_scoring.straight_through_keep_mask(scores, token_mask, self.threshold,
+                                                                 self.pruning_config.temperature)
+            new_token_mask = ops.cast(keep_mask, "bool")  # the forward values are exactly 0 or 1
+        elif soft:
             keep_mask = token_scoring.soft_keep_mask(scores, token_mask, self.threshold,
                                                      self.pruning_config.temperature)
             new_token_mask = token_mask
@@ -221,6 +227,7 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
 
         kept_positions = ops.broadcast_to(ops.arange(seq_len, dtype="int32")[None, :], (batch_size, seq_len))
         residual = hidden_states
+        output_mask = keep_mask  # (batch, seq')
         if self.drop_tokens and self.prunes:
             order = token_scoring.compact_order(new_token_mask)  # (batch, seq)
             new_len = ops.max(ops.sum(ops.cast(new_token_mask, "int32"), axis=1))
@@ -228,12 +235,11 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
             residual = _gather_tokens(residual, order)
             attention_output = _gather_tokens(attention_output, order)
             new_token_mask = ops.take_along_axis(new_token_mask, order, axis=1)
+            output_mask = ops.take_along_axis(keep_mask, order, axis=1)
             kept_positions = order
 
         outputs = self._feed_forward(residual, attention_output, training)  # (batch, seq', hidden)
         if soft:
-            # With `drop_tokens`, soft mode removes only padding: the mask follows the tokens to `seq'`.
-            output_mask = ops.take_along_axis(keep_mask, kept_positions, axis=1) if self.drop_tokens else keep_mask
             outputs = outputs * ops.cast(output_mask, outputs.dtype)[:, :, None]
             self.add_loss(self.pruning_config.mask_loss_weight * token_scoring.masked_mean(keep_mask, token_mask))
         return {

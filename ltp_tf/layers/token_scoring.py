@@ -110,6 +110,17 @@ def topk_keep_counts(sentence_lengths, keep_rate: float):
     return ops.cast(ops.maximum(counts, 1.0), "int32")
 
 
+def straight_through_keep_mask(scores, token_mask, threshold, temperature: float):
+    """The hard keep mask in the forward pass with the soft mask's gradient (a straight-through estimator).
+
+    Forward: exactly `threshold_keep_mask` as 0/1 float32, so training sees the tokens evaluation keeps;
+    backward: the gradient of `soft_keep_mask`, so the threshold still learns.
+    """
+    soft = soft_keep_mask(scores, token_mask, threshold, temperature)
+    hard = ops.cast(threshold_keep_mask(scores, token_mask, threshold), "float32")
+    return hard + (soft - ops.stop_gradient(soft))  # soft - soft is exactly 0: the forward value is `hard`
+
+
 def topk_keep_mask(scores, token_mask, keep_counts):
     """Keeps the `keep_counts[b]` highest-scoring live tokens of each sentence, [CLS] always among them.
 

@@ -44,8 +44,8 @@ class TokenPruningBackbone(keras.Model):
         `token_mask` `(batch, seq')` which outputs are live tokens,
         `kept_positions` `(batch, seq')` int32 original position of each output,
         `sequence_lengths` `(batch,)` int32 unpadded input lengths,
-        `kept_tokens` `(batch, num_layers)` float32 tokens each layer passes on (the sum of the soft mask in
-        soft training),
+        `kept_tokens` `(batch, num_layers)` float32 tokens each layer passes on (in soft training, the expected
+        number: per token, the product of its soft masks in this and earlier layers, summed),
         `token_scores` list of `(batch, seq_i)` per-layer scores of the tokens entering each layer.
     """
 
@@ -179,11 +179,15 @@ class TokenPruningBackbone(keras.Model):
         sentence_lengths = ops.sum(ops.cast(padding_mask, "int32"), axis=1)
         kept_positions = ops.broadcast_to(positions, (batch_size, seq_len))
         kept_tokens, token_scores = [], []
+        alive = ops.cast(padding_mask, "float32")  # (batch, seq): how much of each token is still there
         for block in self.transformer_layers:
             outputs = block(hidden_states, token_mask, sentence_lengths, training=training)
             hidden_states, token_mask = outputs["hidden_states"], outputs["token_mask"]
             kept_positions = ops.take_along_axis(kept_positions, outputs["kept_positions"], axis=1)
-            kept_tokens.append(ops.sum(outputs["keep_mask"], axis=1))
+            # Hard masks already exclude dead tokens; soft masks compound (a token half-pruned twice is a quarter left).
+            survived = alive * outputs["keep_mask"]  # (batch, seq)
+            kept_tokens.append(ops.sum(survived, axis=1))
+            alive = ops.take_along_axis(survived, outputs["kept_positions"], axis=1)
             token_scores.append(outputs["token_scores"])
 
         pooled_output = self.pool(hidden_states)

@@ -13,6 +13,9 @@ teacher and adds the distillation loss with `add_loss`; `compute_loss` then deci
 - `mode="logits_kl"`: `weight * T^2 * KL(softmax(teacher / T) || softmax(student / T))` (Hinton et al.), added
   to the compiled task loss.
 
+`logits_kd_loss` and `mean_squared_error` are the losses; `ltp_tf.token_pruning_trainer` uses them with teacher
+outputs computed once and cached (`ltp_tf.training.teacher_cache`) instead of a teacher forward pass per step.
+
 `hidden_mse` needs `TokenPruningClassifier`s (their backbones expose the last hidden states);
 `logits_kl` works with any classifier. Save `distiller.student`, not the distiller.
 """
@@ -91,14 +94,25 @@ class Distiller(keras.Model):
         if student_logits.shape[-1] is not None and student_logits.shape[-1] < 2:
             raise ValueError("`distill_mode='logits_kl'` needs class logits (>= 2 classes). Received: logits of shape "
                              f"{tuple(student_logits.shape)}; use distill_mode='hidden_mse' for regression.")
-        t = self.temperature
-        teacher_log_probs = ops.log_softmax(ops.cast(teacher_logits, "float32") / t, axis=-1)
-        student_log_probs = ops.log_softmax(ops.cast(student_logits, "float32") / t, axis=-1)
-        kl = ops.sum(ops.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1)
-        return t * t * ops.mean(kl)
+        return logits_kd_loss(student_logits, teacher_logits, self.temperature)
 
     def compute_output_spec(self, inputs, training=None):
         return self.student.compute_output_spec(inputs, training=training)
+
+
+def logits_kd_loss(student_logits, teacher_logits, temperature: float):
+    """Hinton et al.'s soft-label loss `T^2 * mean_batch KL(softmax(teacher / T) || softmax(student / T))`."""
+    t = float(temperature)
+    teacher_log_probs = ops.log_softmax(ops.cast(teacher_logits, "float32") / t, axis=-1)  # (batch, classes)
+    student_log_probs = ops.log_softmax(ops.cast(student_logits, "float32") / t, axis=-1)
+    kl = ops.sum(ops.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1)  # (batch,)
+    return t * t * ops.mean(kl)
+
+
+def mean_squared_error(student_values, teacher_values):
+    """Mean over every element of `(student - teacher)^2`: regression predictions, or `[CLS]` hidden states."""
+    difference = ops.cast(student_values, "float32") - ops.cast(teacher_values, "float32")
+    return ops.mean(ops.square(difference))
 
 
 def classifier_forward(model: TokenPruningClassifier, inputs, training):

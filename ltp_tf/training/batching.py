@@ -67,10 +67,12 @@ class TrainBatches(keras.utils.PyDataset):
         num_steps: how many batches this dataset yields.
         start_step: global step of the first batch (a resumed run starts past 0).
         pad_to_multiple_of: width granularity.
+        example_inputs: extra per-example input arrays (first axis: the examples of `data`), added to each
+            batch's inputs under their names by example index (e.g. cached teacher outputs); None: none.
     """
 
     def __init__(self, data: LabeledFeatures, batch_size: int, seed: int, num_steps: int, start_step: int = 0,
-                 pad_to_multiple_of: int = 8):
+                 pad_to_multiple_of: int = 8, example_inputs: dict[str, np.ndarray] | None = None):
         super().__init__()
         if len(data) == 0:
             raise ValueError("Cannot train on an empty split.")
@@ -80,6 +82,11 @@ class TrainBatches(keras.utils.PyDataset):
         self.num_steps = num_steps
         self.start_step = start_step
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.example_inputs = dict(example_inputs or {})
+        for name, values in self.example_inputs.items():
+            if len(values) != len(data):
+                raise ValueError(f"`example_inputs[{name!r}]` must have one row per training example ({len(data)}). "
+                                 f"Received: {len(values)} rows")
         self._lengths = data.features.lengths
         self._epoch_cache: tuple[int, list[np.ndarray]] | None = None
 
@@ -101,7 +108,9 @@ class TrainBatches(keras.utils.PyDataset):
         if not 0 <= index < self.num_steps:
             raise IndexError(f"Batch {index} out of range [0, {self.num_steps})")
         rows = self.batch_indices(self.start_step + index)
-        return make_inputs(self.data, rows, self.pad_to_multiple_of), self.data.labels[rows]
+        inputs = make_inputs(self.data, rows, self.pad_to_multiple_of)
+        inputs.update({name: values[rows] for name, values in self.example_inputs.items()})
+        return inputs, self.data.labels[rows]
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
@@ -133,7 +142,7 @@ def fit_input(dataset: TrainBatches):
     import tensorflow as tf
 
     x, y = dataset[0]
-    signature = ({key: tf.TensorSpec((None, None), tf.as_dtype(value.dtype)) for key, value in x.items()},
+    signature = ({key: tf.TensorSpec((None,) * value.ndim, tf.as_dtype(value.dtype)) for key, value in x.items()},
                  tf.TensorSpec((None,) + y.shape[1:], tf.as_dtype(y.dtype)))
     generator = tf.data.Dataset.from_generator(lambda: (dataset[i] for i in range(len(dataset))),
                                                output_signature=signature)

@@ -12,7 +12,7 @@ import math
 import os
 from typing import Any
 
-from ltp_tf.config import SCORING_MODES, TokenPruningConfig
+from ltp_tf.config import SCORING_MODES, SOFT_MASKS, TokenPruningConfig
 from ltp_tf.data.glue import get_task
 
 # Stages in the order they run. `tokenize` only writes `--features_dir`.
@@ -22,6 +22,8 @@ TRAINING_STAGES = STAGES[1:]
 STAGE_SOURCES = {"finetune": None, "soft": "finetune", "hard": "soft", "topk": "finetune", "threshold": "finetune"}
 # Stages that read their hyper-parameters from the `--hard_*` flags (LTP runs the baselines like the hard stage).
 HARD_LIKE = ("hard", "topk", "threshold")
+# Stages that can distil from the dense teacher (`--kd_weight`, `--kd_hidden_weight`).
+KD_STAGES = ("soft", "hard", "topk", "threshold")
 LR_SCHEDULERS = ("linear", "constant")
 MIXED_PRECISION = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 DEFAULT_OUTPUT_DIR = "outputs"
@@ -81,6 +83,13 @@ class TrainConfig:
     scoring_mode: str = "mean"
     temperature: float = 1e-3
     mask_loss_weight: float = 0.1  # the `--lambda` flag
+    soft_mask: str = "sigmoid"
+    # FLOPs target of the soft stage (replaces --lambda) and distillation from the dense teacher.
+    target_flops_reduction: float | None = None
+    kd_weight: float = 0.0
+    kd_temperature: float = 1.0
+    kd_hidden_weight: float = 0.0
+    teacher: str | None = None
     # Execution.
     jit_compile: bool | None = None  # None: XLA on a GPU/TPU, off on CPU (see runtime.resolve_jit_compile)
     mixed_precision: str = "auto"
@@ -122,11 +131,28 @@ class TrainConfig:
             return TokenPruningConfig(prune_mode="topk", token_keep_rate=self.token_keep_rate,
                                       scoring_mode=self.scoring_mode)
         if stage == "soft":
+            # A FLOPs target replaces the fixed mask loss (lambda).
+            mask_loss_weight = 0.0 if self.target_flops_reduction is not None else self.mask_loss_weight
             return TokenPruningConfig(prune_mode="absolute_threshold", masking_mode="soft",
                                       final_token_threshold=self.final_token_threshold, scoring_mode=self.scoring_mode,
-                                      temperature=self.temperature, mask_loss_weight=self.mask_loss_weight)
+                                      temperature=self.temperature, mask_loss_weight=mask_loss_weight,
+                                      soft_mask=self.soft_mask)
         return TokenPruningConfig(prune_mode="absolute_threshold", final_token_threshold=self.final_token_threshold,
                                   scoring_mode=self.scoring_mode)
+
+    def distils(self, stage: str) -> bool:
+        """Whether `stage` trains against the dense teacher's cached outputs."""
+        return stage in KD_STAGES and (self.kd_weight > 0 or self.kd_hidden_weight > 0)
+
+    def objective_settings(self, stage: str) -> dict[str, Any]:
+        """The FLOPs-target and distillation settings `stage` trains with; empty when it has neither."""
+        settings: dict[str, Any] = {}
+        if stage == "soft" and self.target_flops_reduction is not None:
+            settings["target_flops_reduction"] = self.target_flops_reduction
+        if self.distils(stage):
+            settings.update(kd_weight=self.kd_weight, kd_temperature=self.kd_temperature,
+                            kd_hidden_weight=self.kd_hidden_weight)
+        return settings
 
     @property
     def eval_batch_size(self) -> int:
@@ -216,6 +242,9 @@ def validate(config: TrainConfig) -> None:
             lambda v: v <= 1)
     _number("temperature", config.temperature, "> 0", lambda v: v > 0)
     _number("lambda", config.mask_loss_weight, ">= 0", lambda v: v >= 0)
+    if config.soft_mask not in SOFT_MASKS:
+        raise ValueError(f"`--soft_mask` must be one of {list(SOFT_MASKS)}. Received: --soft_mask={config.soft_mask}")
+    _check_objective(config)
     if config.scoring_mode not in SCORING_MODES:
         raise ValueError(f"`--scoring_mode` must be one of {list(SCORING_MODES)}. "
                          f"Received: --scoring_mode={config.scoring_mode}")
@@ -247,6 +276,29 @@ def validate(config: TrainConfig) -> None:
     _check_paths(config)
 
 
+def _check_objective(config: TrainConfig) -> None:
+    """The FLOPs target and distillation flags: values, and stages they apply to."""
+    if config.target_flops_reduction is not None:
+        _number("target_flops_reduction", config.target_flops_reduction, "> 1 (2 = half the dense FLOPs)",
+                lambda v: v > 1)
+        if "soft" not in config.stages:
+            raise ValueError("`--target_flops_reduction` steers the soft stage's thresholds: add `soft` to --stages. "
+                             f"Received: --stages={','.join(config.stages)}")
+    _number("kd_weight", config.kd_weight, ">= 0 (0: no logits distillation)", lambda v: v >= 0)
+    _number("kd_temperature", config.kd_temperature, "> 0", lambda v: v > 0)
+    _number("kd_hidden_weight", config.kd_hidden_weight, ">= 0 (0: no hidden-state distillation)", lambda v: v >= 0)
+    distils = config.kd_weight > 0 or config.kd_hidden_weight > 0
+    if config.teacher is not None and not distils:
+        raise ValueError("`--teacher` is the model to distil from: set --kd_weight or --kd_hidden_weight > 0 too. "
+                         f"Received: --teacher={config.teacher} --kd_weight={_format(config.kd_weight)}")
+    if distils and not any(stage in KD_STAGES for stage in config.stages):
+        raise ValueError(f"`--kd_weight`/`--kd_hidden_weight` distil in the stages {list(KD_STAGES)}; none runs. "
+                         f"Received: --stages={','.join(config.stages)}")
+    if config.weight_pruning is not None and (distils or config.target_flops_reduction is not None):
+        raise ValueError("`--target_flops_reduction` and `--kd_weight` do not combine with weight pruning "
+                         "(`--do_prune`, `--distill_loss_weight`) yet: run them separately.")
+
+
 def _check_stage_sources(config: TrainConfig) -> None:
     """Every pruning stage needs the checkpoint it starts from: an earlier stage of this run or `--restore`."""
     if "tokenize" in config.stages and config.features_dir is None:
@@ -263,7 +315,7 @@ def _check_stage_sources(config: TrainConfig) -> None:
 
 
 def _check_paths(config: TrainConfig) -> None:
-    for name in ("restore", "model", "data_dir"):
+    for name in ("restore", "model", "data_dir", "teacher"):
         path = getattr(config, name)
         if path is not None and (os.sep in path or path.startswith(".")) and not os.path.isdir(path):
             raise ValueError(f"`--{name}` must be an existing folder. Received: --{name}={path} (not found)")
@@ -273,6 +325,12 @@ def _check_paths(config: TrainConfig) -> None:
         if not is_complete(config.restore):
             raise ValueError(f"`--restore` must be a checkpoint folder (model.keras, vocab.txt, checkpoint.json) "
                              f"written by ltp_tf.train. Received: --restore={config.restore}")
+    if config.teacher is not None:
+        from ltp_tf.checkpoints import is_complete
+
+        if not is_complete(config.teacher):
+            raise ValueError(f"`--teacher` must be a checkpoint folder (model.keras, vocab.txt, checkpoint.json) "
+                             f"written by ltp_tf.train. Received: --teacher={config.teacher}")
 
 
 def _first_set(value, default):

@@ -2,6 +2,7 @@
 
     <out>/<TASK>/finetune/lr_<lr>                                                          finetune (dense)
     <out>/<TASK>/absolute_threshold/rate_<thr>/temperature_<T>/lambda_<λ>/lr_<lr>          soft
+                                               (with --target_flops_reduction=R: target_<R> for lambda_<λ>)
     <soft>/hard/lr_<LR>                                                                    hard
     <ckpt>/topk/rate_<keep rate>/lr_<LR>                                                   top-k baseline
     <ckpt>/hard/rate_<thr>/lr_<LR>                                                         manual threshold
@@ -13,7 +14,9 @@ only when the stage has finished (see `ltp_tf.checkpoints`). The baselines' fold
 threshold, so several baselines restored from one checkpoint sit side by side.
 
 Beside the checkpoints, `<out>/<TASK>/` holds `train_config.json` (the resolved config of the last
-command), `report.json` (its final report) and, when tokenizing in-process, `vocab.txt`.
+command), `report.json` (its final report) and, when tokenizing in-process, `vocab.txt`. Distillation's
+cached teacher outputs (`ltp_tf.training.teacher_cache`) go to `<features_dir>/teacher_outputs/`, or to
+`<out>/<TASK>/teacher_outputs/` without `--features_dir`.
 """
 
 from __future__ import annotations
@@ -35,8 +38,11 @@ def stage_dir(config: TrainConfig, stage: str) -> str:
     if stage == "finetune":
         return os.path.join(task_dir(config), "finetune", f"lr_{lr}")
     if stage == "soft":
+        # A FLOPs target replaces lambda, and names the folder in its place.
+        objective = (f"target_{config.target_flops_reduction}" if config.target_flops_reduction is not None
+                     else f"lambda_{config.mask_loss_weight}")
         return os.path.join(task_dir(config), "absolute_threshold", f"rate_{config.final_token_threshold}",
-                            f"temperature_{config.temperature}", f"lambda_{config.mask_loss_weight}", f"lr_{lr}")
+                            f"temperature_{config.temperature}", objective, f"lr_{lr}")
     parent = source_dir(config, stage)
     if stage == "topk":
         return os.path.join(parent, "topk", f"rate_{config.token_keep_rate}", f"lr_{lr}")
@@ -68,3 +74,30 @@ def report_file(config: TrainConfig) -> str:
 
 def vocabulary_file(config: TrainConfig) -> str:
     return os.path.join(task_dir(config), "vocab.txt")
+
+
+def teacher_cache_dir(config: TrainConfig) -> str:
+    """Where cached teacher outputs live: beside the tokenized features (or in the task folder without them)."""
+    from ltp_tf.training.teacher_cache import CACHE_DIR
+
+    return os.path.join(config.features_dir or task_dir(config), CACHE_DIR)
+
+
+def teacher_dir(config: TrainConfig) -> str:
+    """The dense checkpoint distillation learns from: `--teacher`, else this run's finetune stage, else a dense
+    `--restore`."""
+    if config.teacher is not None:
+        return config.teacher
+    if "finetune" in config.stages:
+        return stage_dir(config, "finetune")
+    if config.restore is not None:
+        import json
+
+        from ltp_tf.checkpoints import METADATA_FILE
+
+        with open(os.path.join(config.restore, METADATA_FILE), encoding="utf-8") as f:
+            prune_mode = json.load(f).get("pruning_config", {}).get("prune_mode")
+        if prune_mode == "none":
+            return config.restore
+    raise ValueError("Distillation needs the dense teacher: --restore is a pruned checkpoint and no finetune stage "
+                     f"runs, so pass --teacher=<dense checkpoint folder>. Received: --restore={config.restore}")

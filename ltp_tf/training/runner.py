@@ -49,6 +49,8 @@ def preflight(config: TrainConfig) -> None:
         source = layout.source_dir(config, stage)
         if source is not None and source != config.restore and checkpoints.is_complete(source):
             checkpoints.check_checkpoint(source)
+    if any(config.distils(stage) for stage in config.training_stages):
+        layout.teacher_dir(config)  # raises if there is no dense teacher to distil from
     if config.restore is not None:
         metadata = checkpoints.check_checkpoint(config.restore)
         if metadata.get("task") != task.name:

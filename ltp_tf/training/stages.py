@@ -4,7 +4,9 @@ A stage builds its model from the source checkpoint's model (`modeling.stage_mod
 `fit` for whole evaluation periods (`--save_step` steps, or one epoch each), evaluates on dev after
 each, keeps the best weights (the last ones with `--no_load`), and writes the checkpoint folder when
 done. An interrupted stage resumes from its last evaluation: same weights, optimizer state, schedule
-position, batch order and dropout masks, so its result is bit-identical to an uninterrupted run's.
+position, batch order and dropout masks, so its result is bit-identical to an uninterrupted run's. With a
+FLOPs target (soft) or distillation, the model trains inside a `TokenPruningTrainer` (its multiplier is
+resumed too) and batches carry the cached teacher outputs.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from absl import logging
 
 from ltp_tf import checkpoints
 from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.token_pruning_trainer import TokenPruningTrainer
 from ltp_tf.training import layout
 from ltp_tf.training import progress as progress_lib
+from ltp_tf.training import teacher_cache
 from ltp_tf.training.batching import TrainBatches, fit_input, steps_per_epoch
 from ltp_tf.training.checkpointing import EvaluateAndCheckpoint
 from ltp_tf.training.config import TrainConfig
@@ -58,6 +62,10 @@ def stage_settings_record(config: TrainConfig, stage: str, num_train: int) -> di
         "weight_decay": config.weight_decay, "warmup_ratio": config.warmup_ratio,
         "max_grad_norm": config.max_grad_norm, "no_load": config.no_load,
         "source": _source_record(config, stage),
+        # Listed only when set, so stages trained before these options keep their fingerprints.
+        **({"objective": config.objective_settings(stage)} if config.objective_settings(stage) else {}),
+        **({"soft_mask": config.soft_mask} if stage == "soft" and config.soft_mask != "sigmoid" else {}),
+        **({"teacher": os.path.abspath(layout.teacher_dir(config))} if config.distils(stage) else {}),
     }
 
 
@@ -86,10 +94,11 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
                            total_steps=num_periods * period)
     record = stage_settings_record(config, stage, len(data.train))
 
+    teacher = _teacher_outputs(config, stage, data)
     model = _compiled_model(context, data, source, plugins)
     seed_random_state(model, config.seed, stage)
     state = _resume_state(context.work_dir, fingerprint(record), model)
-    evaluator = Evaluator(model, data.task, config.eval_batch_size, config.pad_to_multiple_of,
+    evaluator = Evaluator(_student(model), data.task, config.eval_batch_size, config.pad_to_multiple_of,
                           resolve_jit_compile(config.jit_compile))
     dev_split = data.task.dev_splits[0]
     evaluate_callback = EvaluateAndCheckpoint(
@@ -98,7 +107,8 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
         log_pruning=config.pruning_config(stage).prune_mode != "none")
     start = time.time()
     if state.periods_done < num_periods:
-        _fit(context, data, model, state.periods_done, period, [*plugins.callbacks(context), evaluate_callback])
+        _fit(context, data, model, state.periods_done, period, [*plugins.callbacks(context), evaluate_callback],
+             teacher)
 
     # Final weights: the best on dev, or the last ones with --no_load.
     best = evaluate_callback.best
@@ -115,9 +125,12 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
                   "seconds_this_run": round(time.time() - start, 1), "kept": "last" if keep_last else "best",
                   "best_period": None if best is None else best.period,
                   "history": list(evaluate_callback.progress.history)}
-    report = stage_report(stage, checkpoint_dir, evaluations, thresholds(model), train_info)
+    if isinstance(model, TokenPruningTrainer) and model.multiplier is not None:
+        train_info["flops_multiplier"] = model.multiplier
+    report = stage_report(stage, checkpoint_dir, evaluations, thresholds(model), train_info,
+                          target_flops_reduction=config.target_flops_reduction if stage in ("soft", "hard") else None)
 
-    final = model if plugins.save_transform is None else plugins.save_transform(model, context)
+    final = _student(model) if plugins.save_transform is None else plugins.save_transform(model, context)
     stored = float32_copy(final)
     checkpoints.save_checkpoint(
         checkpoint_dir, stored, task=data.task.name, max_seq_length=data.max_seq_length,
@@ -138,6 +151,10 @@ def _compiled_model(context: StageContext, data: TaskData, source: TokenPruningC
                             settings.threshold_lr / settings.lr, resolve_dtype_policy(config.mixed_precision))
         if plugins.model_transform is not None:
             model = plugins.model_transform(model, context)
+        objective = config.objective_settings(context.stage)
+        if objective:
+            model = TokenPruningTrainer(model, **objective, name="trainer")
+            model.build()
         loss = _task_loss(data)
         if plugins.loss_transform is not None:
             loss = plugins.loss_transform(loss, context)
@@ -147,15 +164,30 @@ def _compiled_model(context: StageContext, data: TaskData, source: TokenPruningC
     return model
 
 
+def _student(model: keras.Model) -> keras.Model:
+    """The classifier a stage trains, inside a `TokenPruningTrainer` or not."""
+    return model.student if isinstance(model, TokenPruningTrainer) else model
+
+
+def _teacher_outputs(config: TrainConfig, stage: str, data: TaskData) -> dict[str, Any] | None:
+    """The dense teacher's per-example outputs on the training split when `stage` distils (cached on disk)."""
+    if not config.distils(stage):
+        return None
+    return teacher_cache.teacher_outputs(layout.teacher_cache_dir(config), layout.teacher_dir(config), data.train,
+                                         hidden=config.kd_hidden_weight > 0, batch_size=config.eval_batch_size,
+                                         pad_to_multiple_of=config.pad_to_multiple_of)
+
+
 def _fit(context: StageContext, data: TaskData, model: keras.Model, periods_done: int, period: int,
-         callbacks: list[keras.callbacks.Callback]) -> None:
+         callbacks: list[keras.callbacks.Callback], teacher: dict[str, Any] | None = None) -> None:
     """Trains the remaining evaluation periods; the CSV log goes last, after evaluation added its values."""
     config = context.config
     first_step = periods_done * period
     logging.info("Stage %s: %d steps (%d per epoch, evaluation every %d), from step %d -> %s", context.stage,
                  context.total_steps, context.steps_per_epoch, period, first_step, context.checkpoint_dir)
     batches = TrainBatches(data.train, config.bs, config.seed, num_steps=context.total_steps - first_step,
-                           start_step=first_step, pad_to_multiple_of=config.pad_to_multiple_of)
+                           start_step=first_step, pad_to_multiple_of=config.pad_to_multiple_of,
+                           example_inputs=teacher)
     os.makedirs(context.work_dir, exist_ok=True)
     csv_log = keras.callbacks.CSVLogger(progress_lib.metrics_file(context.work_dir), append=True)
     model.fit(fit_input(batches), epochs=context.total_steps // period, initial_epoch=periods_done,

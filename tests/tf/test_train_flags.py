@@ -65,6 +65,18 @@ def test_flags_map_onto_config(tmp_path):
     assert config.no_load and not config.jit_compile and config.pruning_config("topk").token_keep_rate == 0.2
 
 
+def test_flops_target_and_distillation_flags_map_onto_config():
+    config = _config("--task=mrpc", "--stages=finetune,soft,hard", "--target_flops_reduction=2", "--kd_weight=0.5",
+                     "--kd_temperature=2", "--kd_hidden_weight=0.1", "--soft_mask=straight_through", "--lambda=0.3")
+    assert (config.target_flops_reduction, config.kd_weight, config.kd_temperature, config.kd_hidden_weight) == (
+        2.0, 0.5, 2.0, 0.1)
+    soft = config.pruning_config("soft")
+    assert soft.mask_loss_weight == 0.0 and soft.soft_mask == "straight_through"  # the target replaces lambda
+    assert config.objective_settings("soft")["target_flops_reduction"] == 2.0
+    assert "target_flops_reduction" not in config.objective_settings("hard") and config.distils("hard")
+    assert not config.distils("finetune")
+
+
 def test_unset_jit_compile_means_auto():
     assert _config("--task=sst2").jit_compile is None
     assert _config("--task=sst2", "--jit_compile").jit_compile is True
@@ -96,6 +108,11 @@ def test_masking_mode_picks_the_stage_like_ltp(tmp_path):
     (("--task=sst2", "--stages=finetune,distill"), "unknown: distill"),
     (("--task=sst2", "--epoch=0"), "`--epoch` must be an integer >= 1. Received: --epoch=0"),
     (("--task=sst2", "--threshold_lr=-1e-3"), "`--threshold_lr` must be > 0. Received: --threshold_lr=-0.001"),
+    (("--task=sst2", "--target_flops_reduction=1"), "`--target_flops_reduction` must be > 1"),
+    (("--task=sst2", "--stages=finetune", "--kd_weight=1"), "none runs"),
+    (("--task=sst2", "--teacher=/nonexistent/x"), "`--teacher` is the model to distil from"),
+    (("--task=sst2", "--soft_mask=hard"), "`--soft_mask` must be one of"),
+    (("--task=sst2", "--kd_weight=1", "--do_prune"), "do not combine with weight pruning"),
 ])
 def test_invalid_flags(args, message):
     with pytest.raises(ValueError, match=message):
