@@ -156,8 +156,9 @@ class TokenPruningBackbone(keras.Model):
             self.embeddings_projection.build(embedding_shape)
         first, *others = self.transformer_layers
         first.build(shape)
+        shares_weights = get_family(self.family).shares_layer_weights
         for block in others:
-            if get_family(self.family).shares_layer_weights:
+            if shares_weights:
                 block.build_sharing(first)
             else:
                 block.build(shape)
