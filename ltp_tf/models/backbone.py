@@ -1,4 +1,4 @@
-"""`TokenPruningBackbone`: a family's embeddings (BERT, RoBERTa, ALBERT, ...) plus a stack of `TokenPruningEncoderBlock`s."""
+"""`TokenPruningBackbone`: a family's embeddings (BERT, RoBERTa, ALBERT, ...) and `TokenPruningEncoderBlock`s."""
 
 from __future__ import annotations
 
