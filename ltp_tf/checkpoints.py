@@ -5,7 +5,7 @@ A checkpoint is a folder:
     model.keras        the Keras model (e.g. a `TokenPruningClassifier`), `.keras` format
     vocab.txt          the tokenizer's files (so exports tokenize alone), under their Hugging Face names:
                        `vocab.txt` (WordPiece: BERT, DistilBERT), `vocab.json` + `merges.txt` (RoBERTa),
-                       `sentencepiece.bpe.model` (XLM-RoBERTa)
+                       `sentencepiece.bpe.model` (XLM-RoBERTa), `spiece.model` (ALBERT)
     checkpoint.json    {"task": ..., "max_seq_length": ..., "family": ..., "lowercase": ..., plus any metadata}
 
 `family` is the model's encoder family (`ltp_tf.families`; absent in older checkpoints: BERT).

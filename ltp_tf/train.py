@@ -24,7 +24,8 @@ _MASKING_MODE = flags.DEFINE_string("masking_mode", None, "LTP-style stage choic
                                     "search) or hard (hard stage on a soft --restore; else the topk/threshold baseline).")
 _PRUNE_MODE = flags.DEFINE_string("prune_mode", None, "With --masking_mode: topk or absolute_threshold. With --stages it "
                                   "must agree with the pruning stages.")
-_MODEL = flags.DEFINE_string("model", None, "Pretrained encoder: a local Hugging Face BERT folder or keras_hub preset. "
+_MODEL = flags.DEFINE_string("model", None, "Pretrained encoder: a local Hugging Face folder (BERT, RoBERTa, XLM-RoBERTa, "
+                             "DistilBERT, ALBERT) or keras_hub preset. "
                              "Default: the packaged MiniLM-L6.")
 _RESTORE = flags.DEFINE_string("restore", None, "Checkpoint folder (written by ltp_tf.train) the first stage starts from.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", DEFAULT_OUTPUT_DIR, "Where checkpoints and reports go.")

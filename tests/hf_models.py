@@ -3,7 +3,8 @@
 Each family's folder holds the weight keys keras_hub's converter for it reads (`keras_hub/src/utils/
 transformers/convert_<family>.py`) plus the classifier-head keys a fine-tuned folder has, and that
 family's tokenizer files: `vocab.txt` (BERT, DistilBERT), byte-level BPE `vocab.json` + `merges.txt`
-(RoBERTa), a SentencePiece model trained here on a few sentences (XLM-RoBERTa).
+(RoBERTa), a SentencePiece model trained here on a few sentences (XLM-RoBERTa's `sentencepiece.bpe.model`,
+ALBERT's `spiece.model`). ALBERT has 3 layers sharing one set of weights and 8-wide embeddings.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import os
 import numpy as np
 
 HIDDEN, HEADS, INTERMEDIATE, LAYERS = 16, 2, 32, 2
+ALBERT_LAYERS, ALBERT_EMBEDDING = 3, 8
 MAX_POSITIONS = 64
 WORDS = ("the a movie film is was good bad great awful not very fun boring story acting it this and of to "
          "best worst , . ! ' s n't").split()
 
 
 def write_hf_model(folder: str, model_type: str, seed: int = 0, activation: str = "gelu") -> str:
-    """Writes a tiny random `model_type` model (2 layers, hidden 16) into `folder` and returns it."""
+    """Writes a tiny random `model_type` model (2 layers, ALBERT 3; hidden 16) into `folder` and returns it."""
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(seed)
     vocab_size = _WRITE_TOKENIZER[model_type](folder)
@@ -44,9 +46,9 @@ def _linear(rng, tensors, key, out_dim, in_dim):
     tensors[f"{key}.bias"] = _normal(rng, out_dim, scale=0.05)
 
 
-def _norm(rng, tensors, key):
-    tensors[f"{key}.weight"] = 1.0 + _normal(rng, HIDDEN, scale=0.05)
-    tensors[f"{key}.bias"] = _normal(rng, HIDDEN, scale=0.05)
+def _norm(rng, tensors, key, dim=HIDDEN):
+    tensors[f"{key}.weight"] = 1.0 + _normal(rng, dim, scale=0.05)
+    tensors[f"{key}.bias"] = _normal(rng, dim, scale=0.05)
 
 
 def _bert_like(rng, vocab_size, activation, prefix, positions):
@@ -105,7 +107,31 @@ def _distilbert(rng, vocab_size, activation):
     return config, tensors
 
 
-_MODELS = {"bert": _bert, "roberta": _roberta, "xlm-roberta": _roberta, "distilbert": _distilbert}
+def _albert(rng, vocab_size, activation):
+    tensors = {"albert.embeddings.word_embeddings.weight": _normal(rng, vocab_size, ALBERT_EMBEDDING),
+               "albert.embeddings.position_embeddings.weight": _normal(rng, MAX_POSITIONS, ALBERT_EMBEDDING),
+               "albert.embeddings.token_type_embeddings.weight": _normal(rng, 2, ALBERT_EMBEDDING)}
+    _norm(rng, tensors, "albert.embeddings.LayerNorm", ALBERT_EMBEDDING)
+    _linear(rng, tensors, "albert.encoder.embedding_hidden_mapping_in", HIDDEN, ALBERT_EMBEDDING)
+    layer = "albert.encoder.albert_layer_groups.0.albert_layers.0"  # the one layer all ALBERT_LAYERS share
+    for name in ("query", "key", "value", "dense"):
+        _linear(rng, tensors, f"{layer}.attention.{name}", HIDDEN, HIDDEN)
+    _norm(rng, tensors, f"{layer}.attention.LayerNorm")
+    _linear(rng, tensors, f"{layer}.ffn", INTERMEDIATE, HIDDEN)
+    _linear(rng, tensors, f"{layer}.ffn_output", HIDDEN, INTERMEDIATE)
+    _norm(rng, tensors, f"{layer}.full_layer_layer_norm")
+    _linear(rng, tensors, "albert.pooler", HIDDEN, HIDDEN)
+    _linear(rng, tensors, "classifier", 2, HIDDEN)
+    config = {"embedding_size": ALBERT_EMBEDDING, "hidden_size": HIDDEN, "num_hidden_layers": ALBERT_LAYERS,
+              "num_attention_heads": HEADS, "intermediate_size": INTERMEDIATE, "num_hidden_groups": 1,
+              "inner_group_num": 1, "hidden_act": activation, "hidden_dropout_prob": 0.0,
+              "attention_probs_dropout_prob": 0.0, "max_position_embeddings": MAX_POSITIONS, "type_vocab_size": 2,
+              "layer_norm_eps": 1e-12}
+    return config, tensors
+
+
+_MODELS = {"bert": _bert, "roberta": _roberta, "xlm-roberta": _roberta, "distilbert": _distilbert,
+           "albert": _albert}
 
 
 # ------------------------------------------------------------------ tokenizers
@@ -142,7 +168,7 @@ def _write_bpe(folder: str) -> int:
     return len(tokens)
 
 
-def _write_sentencepiece(folder: str) -> int:
+def _train_sentencepiece(path: str, **special_ids) -> None:
     import io
 
     import sentencepiece as spm
@@ -150,12 +176,23 @@ def _write_sentencepiece(folder: str) -> int:
     sentences = [" ".join(np.random.default_rng(i).choice(WORDS, size=8)) for i in range(200)]
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model, vocab_size=60,
-                                   model_type="bpe", character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2,
-                                   pad_id=-1, minloglevel=2)
-    with open(os.path.join(folder, "sentencepiece.bpe.model"), "wb") as f:
+                                   model_type="bpe", character_coverage=1.0, minloglevel=2, **special_ids)
+    with open(path, "wb") as f:
         f.write(model.getvalue())
+
+
+def _write_sentencepiece(folder: str) -> int:
+    _train_sentencepiece(os.path.join(folder, "sentencepiece.bpe.model"), unk_id=0, bos_id=1, eos_id=2, pad_id=-1)
     return 60 + 2  # fairseq ids: <s>, <pad>, </s>, <unk> first (one past the model's), <mask> last
 
 
+def _write_albert_sentencepiece(folder: str) -> int:
+    # ALBERT's ids are the model's own: <pad> 0, <unk> 1, [CLS] 2, [SEP] 3, [MASK] 4.
+    _train_sentencepiece(os.path.join(folder, "spiece.model"), pad_id=0, unk_id=1, bos_id=2, eos_id=3,
+                         pad_piece="<pad>", unk_piece="<unk>", bos_piece="[CLS]", eos_piece="[SEP]",
+                         user_defined_symbols="[MASK]")
+    return 60
+
+
 _WRITE_TOKENIZER = {"bert": _write_wordpiece, "distilbert": _write_wordpiece, "roberta": _write_bpe,
-                    "xlm-roberta": _write_sentencepiece}
+                    "xlm-roberta": _write_sentencepiece, "albert": _write_albert_sentencepiece}

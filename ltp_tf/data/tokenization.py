@@ -1,9 +1,10 @@
 """Tokenization with the checkpoint's own keras_hub tokenizer (its family's) into NumPy features.
 
 BERT-style single sentences become `[CLS] a [SEP]`, pairs `[CLS] a [SEP] b [SEP]` with segment ids 0/1;
-RoBERTa-style `<s> a </s>` and `<s> a </s></s> b </s>` with segment ids all 0 (the family has none).
-Tokenizer files keep their Hugging Face names in every folder (model, features, checkpoint): `vocab.txt`
-(WordPiece), `vocab.json` + `merges.txt` (byte-level BPE), `sentencepiece.bpe.model` (SentencePiece). Text longer
+RoBERTa-style `<s> a </s>` and `<s> a </s></s> b </s>` with segment ids all 0 (the family has none); ALBERT as
+BERT. Tokenizer files keep their Hugging Face names in every folder (model, features, checkpoint): `vocab.txt`
+(WordPiece), `vocab.json` + `merges.txt` (byte-level BPE), `sentencepiece.bpe.model` (XLM-R's SentencePiece),
+`spiece.model` (ALBERT's SentencePiece; like keras_hub's, ours does not lowercase). Text longer
 than `sequence_length` is truncated (round-robin over the two sentences of a pair, as keras_hub packs).
 Features are NumPy arrays padded to `sequence_length`; batches are trimmed to their longest row later,
 so padding costs nothing. No TensorFlow is needed to train on them (the JAX machine has none).
@@ -62,7 +63,8 @@ def load_preprocessor(model_dir: str, sequence_length: int = 128):
     """The family's keras_hub text-classifier preprocessor with the checkpoint's tokenizer, `sequence_length` set.
 
     BERT and DistilBERT: WordPiece `vocab.txt` (a keras_hub preset works too); RoBERTa: byte-level BPE
-    `vocab.json` + `merges.txt`; XLM-RoBERTa: SentencePiece `sentencepiece.bpe.model`.
+    `vocab.json` + `merges.txt`; XLM-RoBERTa: SentencePiece `sentencepiece.bpe.model`; ALBERT: SentencePiece
+    `spiece.model`.
     """
     import keras_hub
 

@@ -118,13 +118,8 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
 
     # ------------------------------------------------------------------ build
     def build(self, hidden_states_shape, token_mask_shape=None, sentence_lengths_shape=None):
-        if len(hidden_states_shape) != 3:
-            raise ValueError("`hidden_states` must have rank 3 (batch, sequence, hidden). "
-                             f"Received: shape={tuple(hidden_states_shape)}")
+        self._check_hidden_shape(hidden_states_shape)
         hidden_dim = hidden_states_shape[-1]
-        if hidden_dim is None or hidden_dim % self.num_heads:
-            raise ValueError(f"The hidden size must be divisible by `num_heads` ({self.num_heads}). "
-                             f"Received: hidden size={hidden_dim}")
         dense_args = dict(kernel_initializer=self.kernel_initializer, bias_initializer=self.bias_initializer,
                           dtype=self.dtype_policy)
         self.self_attention_layer = keras.layers.MultiHeadAttention(
@@ -134,8 +129,6 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
         self.self_attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, name="self_attention_layer_norm", dtype=self.dtype_policy)
         self.self_attention_layer_norm.build(hidden_states_shape)
-        self.self_attention_dropout = keras.layers.Dropout(self.dropout, name="self_attention_dropout",
-                                                           dtype=self.dtype_policy)
         self.feedforward_intermediate_dense = keras.layers.Dense(
             self.intermediate_dim, activation=get_activation(self.activation),
             name="feedforward_intermediate_dense", **dense_args)
@@ -145,6 +138,31 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
         self.feedforward_layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, name="feedforward_layer_norm", dtype=self.dtype_policy)
         self.feedforward_layer_norm.build(hidden_states_shape)
+        self._build_own_state()
+
+    def build_sharing(self, owner: "TokenPruningEncoderBlock") -> None:
+        """Builds this block on `owner`'s attention, feed-forward and LayerNorm layers (ALBERT's shared layer).
+
+        The weights then exist once, under `owner`'s path; every block that shares them applies them in
+        its own position, and gradients from all of them add up. This block keeps its own pruning state
+        (`layer_index`, `threshold_delta`, `frozen_threshold`) and dropout layers. `owner` must be built
+        and configured alike (`intermediate_dim`, `num_heads`, `activation`, `dropout`, `layer_norm_epsilon`).
+        """
+        if not isinstance(owner, TokenPruningEncoderBlock) or owner is self or not owner.built:
+            raise ValueError("`owner` must be another, built TokenPruningEncoderBlock. "
+                             f"Received: owner={getattr(owner, 'name', owner)!r}")
+        for name in _SHARED_SETTINGS:
+            if getattr(owner, name) != getattr(self, name):
+                raise ValueError(f"A block sharing weights must have the `{name}` of their owner "
+                                 f"({getattr(owner, name)!r}). Received: {name}={getattr(self, name)!r}")
+        for name in _WEIGHT_LAYERS:
+            setattr(self, name, getattr(owner, name))
+        self._build_own_state()
+
+    def _build_own_state(self) -> None:
+        """The weightless dropout layers and the pruning threshold variables, which no other block shares."""
+        self.self_attention_dropout = keras.layers.Dropout(self.dropout, name="self_attention_dropout",
+                                                           dtype=self.dtype_policy)
         self.feedforward_dropout = keras.layers.Dropout(self.dropout, name="feedforward_dropout",
                                                         dtype=self.dtype_policy)
         # Both present in every mode so checkpoints load across modes. `threshold_delta` trains in soft
@@ -156,6 +174,15 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
             name="frozen_threshold", shape=(), initializer=keras.initializers.Constant(self.base_threshold),
             dtype="float32", trainable=False)
         self.built = True
+
+    def _check_hidden_shape(self, hidden_states_shape) -> None:
+        if len(hidden_states_shape) != 3:
+            raise ValueError("`hidden_states` must have rank 3 (batch, sequence, hidden). "
+                             f"Received: shape={tuple(hidden_states_shape)}")
+        hidden_dim = hidden_states_shape[-1]
+        if hidden_dim is None or hidden_dim % self.num_heads:
+            raise ValueError(f"The hidden size must be divisible by `num_heads` ({self.num_heads}). "
+                             f"Received: hidden size={hidden_dim}")
 
     # ------------------------------------------------------------- properties
     @property
@@ -304,6 +331,12 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
         })
         return config
+
+
+# The layers holding a block's weights, which `build_sharing` takes from the owner, and the settings they fix.
+_WEIGHT_LAYERS = ("self_attention_layer", "self_attention_layer_norm", "feedforward_intermediate_dense",
+                  "feedforward_output_dense", "feedforward_layer_norm")
+_SHARED_SETTINGS = ("intermediate_dim", "num_heads", "activation", "dropout", "layer_norm_epsilon")
 
 
 def _gather_tokens(values, order):

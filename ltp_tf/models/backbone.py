@@ -1,4 +1,4 @@
-"""`TokenPruningBackbone`: a family's embeddings (BERT, RoBERTa, ...) plus a stack of `TokenPruningEncoderBlock`s."""
+"""`TokenPruningBackbone`: a family's embeddings (BERT, RoBERTa, ALBERT, ...) and `TokenPruningEncoderBlock`s."""
 
 from __future__ import annotations
 
@@ -17,17 +17,26 @@ class TokenPruningBackbone(keras.Model):
     """An encoder whose blocks prune tokens (weights and names as the family's keras_hub backbone).
 
     Token pruning is a property of the blocks; the family (`ltp_tf.families`) decides what surrounds
-    them: the embeddings (BERT: token + position + segment tables; RoBERTa, XLM-RoBERTa, DistilBERT:
-    keras_hub's `TokenAndPositionEmbedding`, no segments, so `segment_ids` are ignored) and the pooling
-    dense layer on the first token (`[CLS]` / `<s>`, never pruned): tanh for BERT's pooler and RoBERTa's
-    classification head, ReLU for DistilBERT's pre-classifier.
+    them: the embeddings (BERT: token + position + segment tables; ALBERT: the same tables
+    `embedding_dim` wide, then a dense `embedding_projection` to `hidden_dim`; RoBERTa, XLM-RoBERTa,
+    DistilBERT: keras_hub's `TokenAndPositionEmbedding`, no segments, so `segment_ids` are ignored), whether
+    the blocks share weights, and the pooling dense layer on the first token (`[CLS]` / `<s>`, never
+    pruned): tanh for BERT's and ALBERT's pooler and RoBERTa's classification head, ReLU for DistilBERT's
+    pre-classifier.
+
+    ALBERT's blocks share one set of weights (`transformer_layer_0`'s; the other blocks are built with
+    `TokenPruningEncoderBlock.build_sharing`), as its one layer group is applied `num_layers` times, while
+    each block keeps its own layer index and threshold: pruning stays per layer. The weights exist once in
+    `weights`, checkpoints and the weight-pruning masks.
 
     Args:
         vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, dropout,
         max_sequence_length, num_segments: as keras_hub's `BertBackbone` (`num_segments` is unused by
             families without segment embeddings).
         family: the Hugging Face `model_type` of the family: `"bert"`, `"roberta"`, `"xlm-roberta"`,
-            `"distilbert"`.
+            `"distilbert"`, `"albert"`.
+        embedding_dim: width of the embedding tables of a family with factorized embeddings (ALBERT);
+            default `hidden_dim`. Must be None for the other families.
         activation: feed-forward activation (`"gelu_exact"` for BERT checkpoints; see
             `ltp_tf.layers.activations.activation_from_hf`).
         layer_norm_epsilon: LayerNorm epsilon.
@@ -65,6 +74,7 @@ class TokenPruningBackbone(keras.Model):
         drop_tokens: bool = False,
         threshold_lr_scale: float = 1.0,
         family: str = "bert",
+        embedding_dim: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -72,27 +82,34 @@ class TokenPruningBackbone(keras.Model):
             pruning_config = TokenPruningConfig.from_dict(pruning_config)
         pruning_config = pruning_config or TokenPruningConfig()
         family_spec = get_family(family)
+        if embedding_dim is not None and not family_spec.factorized_embeddings:
+            raise ValueError(f"`embedding_dim` applies to families with factorized embeddings (ALBERT), not "
+                             f"family={family!r}. Received: embedding_dim={embedding_dim!r}")
+        width = hidden_dim if embedding_dim is None else embedding_dim
         initializer = keras.initializers.TruncatedNormal(stddev=0.02)
-        self.embeddings = self.segment_embedding = None
+        self.embeddings = self.segment_embedding = self.embeddings_projection = None
         if family_spec.embeddings_name is None:
-            self.token_embedding = keras.layers.Embedding(vocabulary_size, hidden_dim,
+            self.token_embedding = keras.layers.Embedding(vocabulary_size, width,
                                                           embeddings_initializer=initializer,
                                                           name="token_embedding", dtype=self.dtype_policy)
-            self.position_embedding = keras.layers.Embedding(max_sequence_length, hidden_dim,
+            self.position_embedding = keras.layers.Embedding(max_sequence_length, width,
                                                              embeddings_initializer=initializer,
                                                              name="position_embedding", dtype=self.dtype_policy)
         else:
             from keras_hub.layers import TokenAndPositionEmbedding
 
             self.embeddings = TokenAndPositionEmbedding(
-                vocabulary_size=vocabulary_size, sequence_length=max_sequence_length, embedding_dim=hidden_dim,
+                vocabulary_size=vocabulary_size, sequence_length=max_sequence_length, embedding_dim=width,
                 embeddings_initializer=initializer, name=family_spec.embeddings_name, dtype=self.dtype_policy)
             self.token_embedding = self.embeddings.token_embedding
             self.position_embedding = self.embeddings.position_embedding
         if family_spec.has_segments:
-            self.segment_embedding = keras.layers.Embedding(num_segments, hidden_dim,
+            self.segment_embedding = keras.layers.Embedding(num_segments, width,
                                                             embeddings_initializer=initializer,
                                                             name="segment_embedding", dtype=self.dtype_policy)
+        if family_spec.factorized_embeddings:
+            self.embeddings_projection = keras.layers.Dense(hidden_dim, kernel_initializer=initializer,
+                                                            name="embedding_projection", dtype=self.dtype_policy)
         self.embeddings_layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon,
                                                                      name="embeddings_layer_norm",
                                                                      dtype=self.dtype_policy)
@@ -122,9 +139,11 @@ class TokenPruningBackbone(keras.Model):
         self.drop_tokens = bool(drop_tokens)
         self.threshold_lr_scale = threshold_lr_scale
         self.family = family_spec.model_type
+        self.embedding_dim = embedding_dim
 
     def build(self, input_shape=None):
         shape = (None, None, self.hidden_dim)
+        embedding_shape = (None, None, self.hidden_dim if self.embedding_dim is None else self.embedding_dim)
         if self.embeddings is not None:
             self.embeddings.build((None, None))
         else:
@@ -132,9 +151,17 @@ class TokenPruningBackbone(keras.Model):
             self.position_embedding.build((None, None))
         if self.segment_embedding is not None:
             self.segment_embedding.build((None, None))
-        self.embeddings_layer_norm.build(shape)
-        for block in self.transformer_layers:
-            block.build(shape)
+        self.embeddings_layer_norm.build(embedding_shape)
+        if self.embeddings_projection is not None:
+            self.embeddings_projection.build(embedding_shape)
+        first, *others = self.transformer_layers
+        first.build(shape)
+        shares_weights = get_family(self.family).shares_layer_weights
+        for block in others:
+            if shares_weights:
+                block.build_sharing(first)
+            else:
+                block.build(shape)
         self.pooled_dense.build((None, self.hidden_dim))
         self.built = True
 
@@ -154,8 +181,8 @@ class TokenPruningBackbone(keras.Model):
         for block in self.transformer_layers:
             block.drop_tokens = self.drop_tokens
 
-    def embed(self, token_ids, segment_ids):
-        """The LayerNormed input embeddings `(batch, seq, hidden)` (before dropout)."""
+    def embed(self, token_ids, segment_ids, training=None):
+        """The first block's input `(batch, seq, hidden)`: LayerNormed embeddings, dropout, ALBERT's projection."""
         if self.embeddings is not None:
             embeddings = self.embeddings(token_ids)
         else:
@@ -163,7 +190,10 @@ class TokenPruningBackbone(keras.Model):
             embeddings = self.token_embedding(token_ids) + self.position_embedding(positions)
         if self.segment_embedding is not None:
             embeddings = embeddings + self.segment_embedding(segment_ids)
-        return self.embeddings_layer_norm(embeddings)
+        embeddings = self.embeddings_dropout(self.embeddings_layer_norm(embeddings), training=training)
+        if self.embeddings_projection is not None:
+            embeddings = self.embeddings_projection(embeddings)
+        return embeddings
 
     def pool(self, sequence_output):
         """The pooled output `(batch, hidden)`: the family's dense layer on the first token (`[CLS]`, `<s>`)."""
@@ -173,7 +203,7 @@ class TokenPruningBackbone(keras.Model):
         token_ids, segment_ids, padding_mask = self._unpack_inputs(inputs)
         batch_size, seq_len = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
         positions = ops.arange(seq_len, dtype="int32")[None, :]
-        hidden_states = self.embeddings_dropout(self.embed(token_ids, segment_ids), training=training)
+        hidden_states = self.embed(token_ids, segment_ids, training=training)
 
         token_mask = padding_mask
         sentence_lengths = ops.sum(ops.cast(padding_mask, "int32"), axis=1)
@@ -260,5 +290,6 @@ class TokenPruningBackbone(keras.Model):
             "drop_tokens": self.drop_tokens,
             "threshold_lr_scale": self.threshold_lr_scale,
             "family": self.family,
+            "embedding_dim": self.embedding_dim,
         })
         return config

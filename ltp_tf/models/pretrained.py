@@ -1,7 +1,9 @@
-"""Loading pretrained encoders (BERT, RoBERTa, XLM-RoBERTa, DistilBERT) into a `TokenPruningBackbone`.
+"""Loading pretrained encoders (BERT, RoBERTa, XLM-RoBERTa, DistilBERT, ALBERT) into a `TokenPruningBackbone`.
 
 keras_hub converts a local Hugging Face folder into its own backbone; the weights are then copied by
-variable path into ours (same layer names, the family's embeddings; see `ltp_tf.families`).
+variable path into ours (same layer names, the family's embeddings; see `ltp_tf.families`). ALBERT's one
+shared layer (`group_0_inner_layer_0` in keras_hub) becomes our `transformer_layer_0`, whose weights the
+other blocks share.
 """
 
 from __future__ import annotations
@@ -46,14 +48,17 @@ def backbone_from_keras_hub(hub_backbone, pruning_config: TokenPruningConfig | N
                             layer_norm_epsilon: float | None = None) -> TokenPruningBackbone:
     """A `TokenPruningBackbone` with the weights of a keras_hub backbone, copied by variable path.
 
-    `hub_backbone` is a keras_hub `BertBackbone`, `RobertaBackbone`, `XLMRobertaBackbone` or
-    `DistilBertBackbone`; its class picks the family (`ltp_tf.families`). keras_hub's BERT uses
-    tanh-approximated GELU; pass the checkpoint's real activation (`activation_from_hf(config["hidden_act"])`,
-    exact GELU for BERT). `layer_norm_epsilon` defaults to the family's (1e-12 BERT, 1e-5 RoBERTa).
-    Families without a pooler in keras_hub (RoBERTa, DistilBERT) get a freshly initialised pooling layer.
+    `hub_backbone` is a keras_hub `BertBackbone`, `RobertaBackbone`, `XLMRobertaBackbone`,
+    `DistilBertBackbone` or `AlbertBackbone` (one layer group of one layer); its class picks the family
+    (`ltp_tf.families`). keras_hub's BERT uses tanh-approximated GELU; pass the checkpoint's real activation
+    (`activation_from_hf(config["hidden_act"])`, exact GELU for BERT). `layer_norm_epsilon` defaults to the
+    family's (1e-12 BERT, 1e-5 RoBERTa). Families without a pooler in keras_hub (RoBERTa, DistilBERT) get
+    a freshly initialised pooling layer.
     """
     family = family_of_hub_backbone(hub_backbone)
     hub_config = hub_backbone.get_config()
+    if family.shares_layer_weights:
+        check_layer_groups(hub_config.get("num_groups", 1), hub_config.get("num_inner_repetitions", 1))
     backbone = TokenPruningBackbone(
         vocabulary_size=hub_config["vocabulary_size"], num_layers=hub_config["num_layers"],
         num_heads=hub_config["num_heads"], hidden_dim=hub_config["hidden_dim"],
@@ -61,10 +66,19 @@ def backbone_from_keras_hub(hub_backbone, pruning_config: TokenPruningConfig | N
         max_sequence_length=hub_config["max_sequence_length"], num_segments=hub_config.get("num_segments", 2),
         activation=activation, pruning_config=pruning_config, drop_tokens=drop_tokens,
         layer_norm_epsilon=family.default_layer_norm_epsilon if layer_norm_epsilon is None else layer_norm_epsilon,
-        threshold_lr_scale=threshold_lr_scale, family=family.model_type, dtype=dtype, name="token_pruning_backbone")
+        threshold_lr_scale=threshold_lr_scale, family=family.model_type, dtype=dtype, name="token_pruning_backbone",
+        embedding_dim=hub_config["embedding_dim"] if family.factorized_embeddings else None)
     backbone.build()
-    copy_weights_by_path(hub_backbone, backbone, optional=() if family.model_type == "bert" else ("pooled_dense",))
+    copy_weights_by_path(hub_backbone, backbone, optional=("pooled_dense",) if family.pooler_keys else ())
     return backbone
+
+
+def check_layer_groups(num_groups: int, inner_layers: int) -> None:
+    """Refuses ALBERT layouts other than one group of one shared layer (what every released ALBERT uses)."""
+    if num_groups != 1 or inner_layers != 1:
+        raise ValueError("Only ALBERT checkpoints whose layers all share one set of weights load "
+                         "(num_hidden_groups=1, inner_group_num=1, as every released ALBERT). Received: "
+                         f"num_hidden_groups={num_groups}, inner_group_num={inner_layers}")
 
 
 def family_of_hub_backbone(hub_backbone) -> EncoderFamily:
@@ -103,18 +117,23 @@ def copy_weights_by_path(source, target, optional: tuple[str, ...] = ()) -> None
 
 
 def _relative_path(path: str) -> str:
-    """Drops the model's own name: `bert_backbone/transformer_layer_0/...` -> `transformer_layer_0/...`."""
+    """Drops the model's own name: `bert_backbone/transformer_layer_0/...` -> `transformer_layer_0/...`.
+
+    keras_hub's ALBERT layer `group_0_inner_layer_0` is our `transformer_layer_0` (the shared weights).
+    """
     parts = path.split("/")
     for i, part in enumerate(parts):
+        if part == "group_0_inner_layer_0":
+            return "/".join(["transformer_layer_0", *parts[i + 1:]])
         if part in ("token_embedding", "position_embedding", "segment_embedding", "embeddings_layer_norm",
-                    "pooled_dense") or part.startswith("transformer_layer_"):
+                    "embedding_projection", "pooled_dense") or part.startswith("transformer_layer_"):
             return "/".join(parts[i:])
     return path
 
 
 def load_backbone(model: str | None = None, pruning_config: TokenPruningConfig | None = None,
                   drop_tokens: bool = False, threshold_lr_scale: float = 1.0, dtype=None) -> TokenPruningBackbone:
-    """Loads a BERT, RoBERTa, XLM-RoBERTa or DistilBERT checkpoint into a `TokenPruningBackbone`.
+    """Loads a BERT, RoBERTa, XLM-RoBERTa, DistilBERT or ALBERT checkpoint into a `TokenPruningBackbone`.
 
     keras_hub converts the weights (`<Family>Backbone.from_preset`); the activation and LayerNorm
     epsilon come from `config.json`, and a fine-tuned classifier's pooling layer (RoBERTa's
@@ -139,6 +158,8 @@ def load_backbone(model: str | None = None, pruning_config: TokenPruningConfig |
         return backbone_from_keras_hub(hub_backbone, pruning_config, activation=activation_from_hf(
             family.default_activation), drop_tokens=drop_tokens, threshold_lr_scale=threshold_lr_scale, dtype=dtype)
     family = get_family(hf_config["model_type"])
+    if family.shares_layer_weights:
+        check_layer_groups(hf_config.get("num_hidden_groups", 1), hf_config.get("inner_group_num", 1))
     activation = activation_from_hf(hf_config.get(family.activation_key, family.default_activation))
     hub_backbone = getattr(keras_hub.models, family.hub_backbone).from_preset(model)
     backbone = backbone_from_keras_hub(

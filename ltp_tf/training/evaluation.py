@@ -85,7 +85,9 @@ class Evaluator:
 
 def encoder_weight_density(model: TokenPruningClassifier) -> float:
     """Nonzero fraction of the encoder blocks' kernel weights (1.0 unless weight pruning zeroed some)."""
-    kernels = [keras.ops.convert_to_numpy(kernel.variable) for block in model.backbone.transformer_layers
-               for kernel in prunable_kernels(block)]
+    # By path: blocks sharing weights (ALBERT) hold the same kernels, counted once.
+    variables = {kernel.path: kernel.variable for block in model.backbone.transformer_layers
+                 for kernel in prunable_kernels(block)}
+    kernels = [keras.ops.convert_to_numpy(variable) for variable in variables.values()]
     total = sum(k.size for k in kernels)
     return float(sum(np.count_nonzero(k) for k in kernels) / total) if total else 1.0

@@ -12,7 +12,7 @@ SENTENCES = (["the movie was good .", "a very boring film , not fun !", "it's th
              ["this is great", "awful acting", "the worst"])
 
 
-@pytest.mark.parametrize("family", ["bert", "distilbert", "roberta", "xlm-roberta"])
+@pytest.mark.parametrize("family", ["bert", "distilbert", "roberta", "xlm-roberta", "albert"])
 def test_tokenizer_matches_keras_hub_and_round_trips(tmp_path, family):
     model_dir = write_hf_model(str(tmp_path / "model"), family)
     spec = get_family(family)
