@@ -63,13 +63,34 @@ def create_distribution(name: str, tpu_address: str | None = None) -> Distributi
             raise ValueError("`distribution_strategy`='multi_worker_mirrored' needs the TF_CONFIG environment "
                              "variable (cluster and task of this worker). Received: TF_CONFIG unset")
         json.loads(os.environ["TF_CONFIG"])  # a malformed TF_CONFIG fails here, loudly
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = _multi_worker_mirrored_strategy_class()()
     else:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         strategy = tf.distribute.TPUStrategy(resolver)
     return Distribution(name, strategy.num_replicas_in_sync, strategy.scope)
+
+
+def _multi_worker_mirrored_strategy_class():
+    import tensorflow as tf
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        """`reduce` as Keras 3's `fit` uses it across workers: leaf by leaf, scalars without an axis.
+
+        Keras reduces a whole (dict) input batch at once to build the model (keras-team/keras#20329) and each
+        scalar metric along `axis=0`; the stock strategy fails on both once there is more than one worker.
+        """
+
+        def reduce(self, reduce_op, value, axis):
+            def reduce_leaf(leaf):
+                rank = self.experimental_local_results(leaf)[0].shape.rank
+                parent = super(MultiWorkerMirroredStrategy, self)
+                return parent.reduce(reduce_op, leaf, axis if rank else None)
+
+            return tf.nest.map_structure(reduce_leaf, value)
+
+    return MultiWorkerMirroredStrategy
 
 
 def check_global_batch(batch_size: int, distribution: Distribution) -> None:
