@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import sys
 from typing import Any, ContextManager
 
 import keras
@@ -98,3 +99,18 @@ def check_global_batch(batch_size: int, distribution: Distribution) -> None:
     if batch_size % distribution.num_replicas:
         raise ValueError(f"`--bs` (the global batch) must be divisible by the {distribution.num_replicas} replicas of "
                          f"{distribution.name!r}. Received: --bs={batch_size}")
+
+
+def lost_worker_message(error: BaseException) -> str | None:
+    """The one-line message for a collective aborted because another worker died, else None.
+
+    `multi_worker_mirrored` workers send heartbeats to the cluster's coordination service; when one stops (killed,
+    preempted, crashed), TensorFlow aborts the collectives of every other worker with `UnavailableError` naming
+    the dead task, instead of letting them wait for it forever.
+    """
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not isinstance(error, tf.errors.UnavailableError):
+        return None
+    detail = " ".join(str(error.message).split())
+    return (f"a worker of the multi_worker_mirrored cluster stopped, so training stopped on this worker too; "
+            f"restart every worker (TensorFlow: {detail})")
