@@ -73,7 +73,7 @@ def create_distribution(name: str, tpu_address: str | None = None) -> Distributi
     return Distribution(name, strategy.num_replicas_in_sync, strategy.scope)
 
 
-def _multi_worker_mirrored_strategy_class():
+def _multi_worker_mirrored_strategy_class() -> type:
     import tensorflow as tf
 
     class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
