@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import sys
 from typing import Any, ContextManager
 
 import keras
@@ -63,7 +64,7 @@ def create_distribution(name: str, tpu_address: str | None = None) -> Distributi
             raise ValueError("`distribution_strategy`='multi_worker_mirrored' needs the TF_CONFIG environment "
                              "variable (cluster and task of this worker). Received: TF_CONFIG unset")
         json.loads(os.environ["TF_CONFIG"])  # a malformed TF_CONFIG fails here, loudly
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = _multi_worker_mirrored_strategy_class()()
     else:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
         tf.config.experimental_connect_to_cluster(resolver)
@@ -72,8 +73,44 @@ def create_distribution(name: str, tpu_address: str | None = None) -> Distributi
     return Distribution(name, strategy.num_replicas_in_sync, strategy.scope)
 
 
+def _multi_worker_mirrored_strategy_class() -> type:
+    import tensorflow as tf
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        """`reduce` as Keras 3's `fit` uses it across workers: leaf by leaf, scalars without an axis.
+
+        Keras reduces a whole (dict) input batch at once to build the model (keras-team/keras#20329) and each
+        scalar metric along `axis=0`; the stock strategy fails on both once there is more than one worker.
+        """
+
+        def reduce(self, reduce_op, value, axis):
+            def reduce_leaf(leaf):
+                rank = self.experimental_local_results(leaf)[0].shape.rank
+                parent = super(MultiWorkerMirroredStrategy, self)
+                return parent.reduce(reduce_op, leaf, axis if rank else None)
+
+            return tf.nest.map_structure(reduce_leaf, value)
+
+    return MultiWorkerMirroredStrategy
+
+
 def check_global_batch(batch_size: int, distribution: Distribution) -> None:
     """The global batch must split evenly over the replicas."""
     if batch_size % distribution.num_replicas:
         raise ValueError(f"`--bs` (the global batch) must be divisible by the {distribution.num_replicas} replicas of "
                          f"{distribution.name!r}. Received: --bs={batch_size}")
+
+
+def lost_worker_message(error: BaseException) -> str | None:
+    """The one-line message for a collective aborted because another worker died, else None.
+
+    `multi_worker_mirrored` workers send heartbeats to the cluster's coordination service; when one stops (killed,
+    preempted, crashed), TensorFlow aborts the collectives of every other worker with `UnavailableError` naming
+    the dead task, instead of letting them wait for it forever.
+    """
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not isinstance(error, tf.errors.UnavailableError):
+        return None
+    detail = " ".join(str(error.message).split())
+    return (f"a worker of the multi_worker_mirrored cluster stopped, so training stopped on this worker too; "
+            f"restart every worker (TensorFlow: {detail})")

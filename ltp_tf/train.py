@@ -167,6 +167,7 @@ def _check_prune_mode(prune_mode: str, stages: tuple[str, ...]) -> None:
 
 
 def main(argv: list[str]) -> None:
+    from ltp_tf.distribution import lost_worker_message
     from ltp_tf.locking import FolderLockedError
     from ltp_tf.training import runner
 
@@ -181,6 +182,11 @@ def main(argv: list[str]) -> None:
         runner.run(config, checked=True)
     except FolderLockedError as error:
         sys.exit(f"ltp_tf.train: error: {error}")
+    except Exception as error:  # a dead peer of --distribution_strategy=multi_worker_mirrored
+        message = lost_worker_message(error)
+        if message is None:
+            raise
+        sys.exit(f"ltp_tf.train: error: {message}")
 
 
 if __name__ == "__main__":

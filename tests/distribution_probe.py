@@ -1,16 +1,20 @@
 """Run in a subprocess by tests/tf/test_distribution.py: trains a tiny classifier and prints its losses.
 
-Usage: python -m tests.distribution_probe <strategy>; the caller sets up two logical CPU devices.
+Usage: python -m tests.distribution_probe <strategy>; the caller sets up two logical CPU devices, or for
+multi_worker_mirrored starts two of these with TF_CONFIG, then kills worker 1 once it printed its losses: worker 0
+then trains on and must exit with `lost_worker_message`'s error.
 """
 
 import json
+import os
 import sys
+import time
 
 import keras
 import numpy as np
 
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
-from ltp_tf.distribution import check_global_batch, create_distribution
+from ltp_tf.distribution import check_global_batch, create_distribution, lost_worker_message
 
 
 def main(strategy: str) -> None:
@@ -37,7 +41,19 @@ def main(strategy: str) -> None:
         model.compile(optimizer=keras.optimizers.SGD(0.05),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         history = model.fit(inputs, labels, batch_size=8, epochs=3, shuffle=False, verbose=0)
-    print(json.dumps({"replicas": distribution.num_replicas, "loss": history.history["loss"]}))
+    print(json.dumps({"replicas": distribution.num_replicas, "loss": history.history["loss"]}), flush=True)
+    if strategy == "multi_worker_mirrored":
+        # The caller now kills worker 1; worker 0's next step must fail instead of waiting for it forever.
+        if json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 1:
+            time.sleep(600)
+        try:
+            with distribution.scope():
+                model.fit(inputs, labels, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        except Exception as error:
+            message = lost_worker_message(error)
+            if message is None:
+                raise
+            sys.exit(f"error: {message}")
 
 
 if __name__ == "__main__":

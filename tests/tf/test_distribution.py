@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from ltp_tf.distribution import Distribution, check_global_batch, create_distribution
+from ltp_tf.distribution import Distribution, check_global_batch, create_distribution, lost_worker_message
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -41,3 +41,15 @@ def test_invalid_strategies(monkeypatch):
         create_distribution("multi_worker_mirrored")
     with pytest.raises(ValueError, match="must be divisible by the 2 replicas"):
         check_global_batch(9, Distribution("mirrored", 2))
+
+
+def test_lost_worker_message_only_for_an_aborted_collective():
+    import tensorflow as tf
+
+    aborted = tf.errors.UnavailableError(None, None, "Collective ops is aborted by: The following tasks are\n"
+                                         "unhealthy (stopped sending heartbeats):\n/job:worker/replica:0/task:1")
+    message = lost_worker_message(aborted)
+    assert message.startswith("a worker of the multi_worker_mirrored cluster stopped")
+    assert "\n" not in message and message.endswith("heartbeats): /job:worker/replica:0/task:1)")
+    assert lost_worker_message(ValueError("bad")) is None
+    assert lost_worker_message(tf.errors.InvalidArgumentError(None, None, "bad")) is None
