@@ -18,13 +18,13 @@ from keras import ops
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
 from ltp_tf.checkpoints import save_checkpoint
 from ltp_tf.data.glue import get_task
-from ltp_tf.data.tokenization import TokenizedFeatures
 from ltp_tf.flops import count_flops, expected_flops_ratio
 from ltp_tf.sparsity.distillation import logits_kd_loss, mean_squared_error
 from ltp_tf.token_pruning_trainer import TEACHER_HIDDEN, TEACHER_LOGITS, FlopsTarget, TokenPruningTrainer
 from ltp_tf.training import TrainConfig, layout, run, teacher_cache
 from ltp_tf.training.batching import TrainBatches, fit_input
-from ltp_tf.training.features import LabeledFeatures, TaskData, save_features
+from ltp_tf.training.features import TaskData, save_features
+from tests.tiny_glue import random_features, random_split, write_vocab
 
 SEQ = 16
 
@@ -44,11 +44,7 @@ def _gradient(fn, x):
 
 
 def _features(rng, count):
-    lengths = rng.integers(6, SEQ + 1, size=count)
-    mask = np.arange(SEQ)[None, :] < lengths[:, None]
-    token_ids = np.where(mask, rng.integers(5, 40, size=(count, SEQ)), 0).astype(np.int32)
-    token_ids[:, 0] = 2
-    return TokenizedFeatures(token_ids, np.zeros_like(token_ids), mask)
+    return random_features(rng, count, SEQ, min_length=6)
 
 
 def _classifier(pruning=None, threshold_lr_scale=1.0, seed=0, num_classes=2):
@@ -197,13 +193,11 @@ def test_trainer_adds_kd_losses_from_batch_inputs():
 def tiny(tmp_path_factory):
     """A features folder and two different dense tiny checkpoints."""
     root = tmp_path_factory.mktemp("kd")
-    vocab = root / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(35)]) + "\n")
+    vocab = write_vocab(str(root))
     rng = np.random.default_rng(7)
 
     def split(count):
-        features = _features(rng, count)
-        return LabeledFeatures(features, (features.token_ids[:, 1] >= 22).astype(np.int32))
+        return random_split(rng, count, SEQ, min_length=6)
 
     data = TaskData(task=get_task("sst2"), max_seq_length=SEQ, train=split(32), dev={"dev": split(16)},
                     vocabulary_file=str(vocab), lowercase=True)

@@ -18,30 +18,24 @@ import pytest
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
 from ltp_tf.checkpoints import is_complete, load_checkpoint, save_checkpoint
 from ltp_tf.data.glue import get_task
-from ltp_tf.data.tokenization import TokenizedFeatures
 from ltp_tf.layers.token_scoring import initial_threshold
 from ltp_tf.training import StagePlugins, TrainConfig, layout, run
-from ltp_tf.training.features import LabeledFeatures, TaskData, save_features
+from ltp_tf.training.features import TaskData, save_features
+from tests.tiny_glue import random_split, write_vocab
 
 SEQ = 16
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _split(rng, count):
-    lengths = rng.integers(4, SEQ + 1, size=count)
-    mask = np.arange(SEQ)[None, :] < lengths[:, None]
-    token_ids = np.where(mask, rng.integers(5, 40, size=(count, SEQ)), 0).astype(np.int32)
-    token_ids[:, 0] = 2
-    labels = (token_ids[:, 1] >= 22).astype(np.int32)  # learnable from the first word
-    return LabeledFeatures(TokenizedFeatures(token_ids, np.zeros_like(token_ids), mask), labels)
+    return random_split(rng, count, SEQ, min_length=4)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A features folder and a dense tiny checkpoint to `--restore` from."""
     root = tmp_path_factory.mktemp("tiny")
-    vocab = root / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(35)]) + "\n")
+    vocab = write_vocab(str(root))
     rng = np.random.default_rng(0)
     data = TaskData(task=get_task("sst2"), max_seq_length=SEQ, train=_split(rng, 64), dev={"dev": _split(rng, 24)},
                     vocabulary_file=str(vocab), lowercase=True)
