@@ -59,6 +59,20 @@ def family_of_folder(model_dir: str) -> EncoderFamily:
     return get_family("bert")
 
 
+def check_tokenizer_folder(model_dir: str):
+    """The family of the local folder `model_dir`, after checking that its tokenizer files are there.
+
+    Raises:
+        FileNotFoundError: naming the missing files.
+    """
+    family = family_of_folder(model_dir)
+    missing = [name for name in family.tokenizer_files if not os.path.isfile(os.path.join(model_dir, name))]
+    if missing:
+        raise FileNotFoundError(f"No {family.model_type} tokenizer in {model_dir!r}: expected "
+                                f"{[os.path.join(model_dir, name) for name in missing]}")
+    return family
+
+
 def load_preprocessor(model_dir: str, sequence_length: int = 128):
     """The family's keras_hub text-classifier preprocessor with the checkpoint's tokenizer, `sequence_length` set.
 
@@ -69,12 +83,7 @@ def load_preprocessor(model_dir: str, sequence_length: int = 128):
     import keras_hub
 
     _check_sequence_length(sequence_length)
-    family = family_of_folder(model_dir) if os.path.isdir(model_dir) else get_family("bert")
-    if os.path.isdir(model_dir):
-        missing = [name for name in family.tokenizer_files if not os.path.isfile(os.path.join(model_dir, name))]
-        if missing:
-            raise FileNotFoundError(f"No {family.model_type} tokenizer in {model_dir!r}: expected "
-                                    f"{[os.path.join(model_dir, name) for name in missing]}")
+    family = check_tokenizer_folder(model_dir) if os.path.isdir(model_dir) else get_family("bert")
     if family.model_type != "bert":
         return preprocessor_from_files(model_dir, family.model_type, sequence_length,
                                        lowercase=_hf_lowercase(model_dir))

@@ -21,6 +21,7 @@ from absl import logging
 from ltp_tf import checkpoints
 from ltp_tf.atomic import remove_abandoned_siblings
 from ltp_tf.data.glue import default_glue_dir
+from ltp_tf.data.tokenization import check_tokenizer_folder
 from ltp_tf.locking import exclusive_lock
 from ltp_tf.models.classifier import TokenPruningClassifier
 from ltp_tf.training import features as features_lib
@@ -45,6 +46,8 @@ def preflight(config: TrainConfig) -> None:
         features_lib.check_features(config.features_dir, task, config.max_seq_length)
     elif config.data_source == "tsv":
         features_lib.check_splits(task, config.data_dir)
+    if config.model is not None and os.path.isdir(config.model):
+        check_tokenizer_folder(config.model)  # the folder tokenizes the data and gives `finetune` its weights
     for stage in config.training_stages:
         source = layout.source_dir(config, stage)
         if source is not None and source != config.restore and checkpoints.is_complete(source):

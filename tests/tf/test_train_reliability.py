@@ -61,6 +61,18 @@ def test_damaged_restore_fails_in_preflight(tiny, tmp_path, damage, message):  #
     assert not os.path.exists(tmp_path / "out")
 
 
+
+def test_model_folder_without_its_tokenizer_fails_before_anything_is_written(tiny, tmp_path):  # noqa: F811
+    model = tmp_path / "roberta"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "roberta"}')
+    (model / "vocab.json").write_text("{}")
+    config = _config(tiny, tmp_path / "out", restore=None, model=str(model), features_dir=None,
+                     stages=("finetune",))
+    with pytest.raises(FileNotFoundError, match=r"No roberta tokenizer in .*merges\.txt"):
+        run(config)
+    assert not os.path.exists(tmp_path / "out")
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "ltp_tf.train", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
