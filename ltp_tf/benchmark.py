@@ -62,6 +62,16 @@ _LENGTH_SCAN = flags.DEFINE_list("length_scan", ["4", "8", "16", "32", "64"],
                                  "recorded: how much of it does not shrink with fewer tokens. Empty: skip.")
 
 
+
+def _checked_long_lengths(values: list[str]) -> list[int]:
+    try:
+        lengths = [int(v) for v in values]
+    except ValueError:
+        lengths = []
+    if len(lengths) != len(values) or any(length < 2 for length in lengths):
+        raise app.UsageError(f"--long_lengths must be integers >= 2. Received: {values}")
+    return lengths
+
 def main(argv: list[str]) -> None:
     del argv
     import keras
@@ -74,7 +84,12 @@ def main(argv: list[str]) -> None:
 
     engines = _checked_engines(_ENGINES.value)
     batch_sizes = _checked_batch_sizes(_BATCH_SIZES.value)
-    long_lengths = [int(v) for v in _LONG_LENGTHS.value]
+    long_lengths = _checked_long_lengths(_LONG_LENGTHS.value)
+    for name in _DATASETS.value or []:
+        try:
+            get_task(name)
+        except ValueError as error:
+            raise app.UsageError(f"--datasets: {error}") from None
     load_before = os.getloadavg()
     os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="tmp-", dir=_OUTPUT_DIR.value)
