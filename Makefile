@@ -18,7 +18,8 @@ $(STAMP): requirements.txt setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
-# The main job: the LTP recipe (dense fine-tune, soft threshold search, hard fine-tune) on SST-2.
+# The main job: the LTP recipe (dense fine-tune, soft threshold search, hard fine-tune) on SST-2
+# (the flagfile is configs/flags/glue_sst2.flags, found by name).
 run: venv
 	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m ltp_tf.train --flagfile=glue_sst2.flags
 

@@ -1,7 +1,8 @@
 """Runs the GLUE LTP pipeline end to end: `python -m pipelines.glue_ltp --task=sst2 [training flags]`.
 
-Every flag of `python -m ltp_tf.train` is accepted for the Trainer (the same definitions), plus the
-pipeline's own. Rerunning the same command skips finished components; a killed run resumes.
+Every flag of `python -m ltp_tf.train` is accepted for the Trainer (the same definitions,
+`ltp_tf.training.flags`; `--flagfile=glue_sst2.flags` finds the shipped flagfile), plus the pipeline's own.
+Rerunning the same command skips finished components; a killed run resumes.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import sys
 
 from absl import app, flags
 
-from ltp_tf import train as train_cli  # defines the training flags
+from ltp_tf.training.flags import config_from_flags, define_flags, parse_flags
 from pipelines.pipeline import BlessingRule, create_pipeline
 from pipelines.runner import LocalRunner
 
+define_flags()  # the training flags
 _ROOT = flags.DEFINE_string("pipeline_root", None, "Folder of artifacts and metadata.sqlite "
                             "(default: pipeline_root/glue_ltp_<task>).")
 _MODEL_NAME = flags.DEFINE_string("model_name", None, "TF Serving model name (default: <task>_ltp).")
@@ -36,7 +38,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         sys.exit(f"pipelines.glue_ltp: error: unexpected arguments {argv[1:]}")
     try:
-        config = train_cli.config_from_flags()
+        config = config_from_flags(flags.FLAGS)
         from ltp_tf.data.glue import default_glue_dir
         from ltp_tf.models.pretrained import packaged_minilm_path
 
@@ -61,4 +63,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -1,6 +1,7 @@
 """GLUE training for learned token pruning: config, data, batching, metrics, stages and reports.
 
-The command line is `python -m ltp_tf.train`; `run(TrainConfig(...))` is the same from Python.
+The command line is `python -m ltp_tf.train` (its flags: `ltp_tf.training.flags`); `run(TrainConfig(...))` is the
+same from Python.
 """
 
 from ltp_tf.training.config import TrainConfig

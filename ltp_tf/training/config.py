@@ -1,7 +1,9 @@
 """`TrainConfig`: every setting of a training run, typed, frozen and validated before any work starts.
 
-Field names are the command-line flag names (`ltp_tf.train`), so a validation error reads
-"`--lr` must be > 0. Received: --lr=-1" whether the config came from flags or from Python code.
+Field names are the command-line flag names (`ltp_tf.training.flags` defines one flag per field; the
+`mask_loss_weight` flag is `--lambda`), so a validation error reads "`--lr` must be > 0. Received: --lr=-1"
+whether the config came from flags or from Python code. `STAGE_PRUNE_MODES` is the one stage -> token-pruning
+mode table.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ STAGES = ("tokenize", "finetune", "soft", "hard", "topk", "threshold")
 TRAINING_STAGES = STAGES[1:]
 # The stage whose checkpoint each stage starts from when both run in one command.
 STAGE_SOURCES = {"finetune": None, "soft": "finetune", "hard": "soft", "topk": "finetune", "threshold": "finetune"}
+# The token-pruning mode each training stage trains with.
+STAGE_PRUNE_MODES = {"finetune": "none", "soft": "absolute_threshold", "hard": "absolute_threshold", "topk": "topk",
+                     "threshold": "absolute_threshold"}
 # Stages that read their hyper-parameters from the `--hard_*` flags (LTP runs the baselines like the hard stage).
 HARD_LIKE = ("hard", "topk", "threshold")
 # Stages that can distil from the dense teacher (`--kd_weight`, `--kd_hidden_weight`).
@@ -125,19 +130,22 @@ class TrainConfig:
 
     def pruning_config(self, stage: str) -> TokenPruningConfig:
         """The token-pruning settings a stage trains with (only the knobs that stage uses are taken)."""
-        if stage == "finetune":
+        if stage not in TRAINING_STAGES:
+            raise ValueError(f"`stage` must be one of {list(TRAINING_STAGES)}. Received: stage={stage!r}")
+        prune_mode = STAGE_PRUNE_MODES[stage]
+        if prune_mode == "none":
             return TokenPruningConfig()
-        if stage == "topk":
-            return TokenPruningConfig(prune_mode="topk", token_keep_rate=self.token_keep_rate,
+        if prune_mode == "topk":
+            return TokenPruningConfig(prune_mode=prune_mode, token_keep_rate=self.token_keep_rate,
                                       scoring_mode=self.scoring_mode)
         if stage == "soft":
             # A FLOPs target replaces the fixed mask loss (lambda).
             mask_loss_weight = 0.0 if self.target_flops_reduction is not None else self.mask_loss_weight
-            return TokenPruningConfig(prune_mode="absolute_threshold", masking_mode="soft",
+            return TokenPruningConfig(prune_mode=prune_mode, masking_mode="soft",
                                       final_token_threshold=self.final_token_threshold, scoring_mode=self.scoring_mode,
                                       temperature=self.temperature, mask_loss_weight=mask_loss_weight,
                                       soft_mask=self.soft_mask)
-        return TokenPruningConfig(prune_mode="absolute_threshold", final_token_threshold=self.final_token_threshold,
+        return TokenPruningConfig(prune_mode=prune_mode, final_token_threshold=self.final_token_threshold,
                                   scoring_mode=self.scoring_mode)
 
     def distils(self, stage: str) -> bool:
@@ -209,6 +217,15 @@ def stages_from_masking_mode(masking_mode: str, prune_mode: str | None, restore_
         return ("hard",) if restore_stage == "soft" else ("threshold",)
     raise ValueError(f"`--masking_mode=hard` needs --prune_mode topk or absolute_threshold. "
                      f"Received: --prune_mode={prune_mode}")
+
+
+def check_prune_mode(prune_mode: str, stages: tuple[str, ...]) -> None:
+    """`--prune_mode` given with `--stages` must be the mode every pruning stage among them trains with."""
+    clashing = [s for s in stages if STAGE_PRUNE_MODES.get(s, "none") not in ("none", prune_mode)]
+    if prune_mode not in ("topk", "absolute_threshold") or clashing:
+        raise ValueError(f"`--prune_mode` must be topk or absolute_threshold and match the pruning stages "
+                         f"(topk: topk; soft, hard, threshold: absolute_threshold). Received: --prune_mode={prune_mode} "
+                         f"--stages={','.join(stages)}")
 
 
 def validate(config: TrainConfig) -> None:

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from ltp_tf.training import layout
-from ltp_tf.training.config import TrainConfig, parse_stages, stages_from_masking_mode
+from ltp_tf.training.config import TrainConfig, check_prune_mode, parse_stages, stages_from_masking_mode
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -78,6 +78,17 @@ def test_pruning_config_per_stage():
     assert config.pruning_config("threshold").prune_mode == "absolute_threshold"
     topk = config.pruning_config("topk")
     assert (topk.prune_mode, topk.token_keep_rate) == ("topk", 0.3)
+    with pytest.raises(ValueError, match="`stage` must be one of"):
+        config.pruning_config("tokenize")
+
+
+def test_prune_mode_must_match_the_pruning_stages():
+    check_prune_mode("topk", ("tokenize", "finetune", "topk"))
+    check_prune_mode("absolute_threshold", ("finetune", "soft", "hard", "threshold"))
+    for prune_mode, stages in [("topk", ("finetune", "soft")), ("absolute_threshold", ("topk",)),
+                               ("topk", ("topk", "threshold")), ("none", ("finetune",))]:
+        with pytest.raises(ValueError, match="`--prune_mode` must be topk or absolute_threshold and match"):
+            check_prune_mode(prune_mode, stages)
 
 
 def test_masking_mode_means_what_it_meant_in_ltp():

@@ -1,6 +1,8 @@
-"""`ltp_tf.train` flags: every flagfile parses into a valid config, LTP-style flags map onto stages, and bad
-values fail before any work with a message naming the flag (also through the real command line)."""
+"""The training flags (`ltp_tf.training.flags`): one per config field with its default, every flagfile parses
+into a valid config, LTP-style flags map onto stages, a shipped flagfile is found by name, and bad values fail
+before any work with a message naming the flag (also through the real command lines)."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -8,26 +10,93 @@ import sys
 
 import pytest
 from absl import flags
-from absl.testing import flagsaver
 
-from ltp_tf import train
 from ltp_tf.data.glue import TASKS
+from ltp_tf.sparsity import WeightPruningConfig
+from ltp_tf.training.config import TrainConfig
+from ltp_tf.training.flags import (FLAGFILE_DIR, HELP, NOT_FLAGS, config_from_flags, define_flags, flag_name,
+                                   resolve_flagfiles)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The LTP recipe flagfiles, one per task (other glue_*.flags files belong to other features).
-FLAGFILES = [os.path.join(REPO, f"glue_{task}.flags") for task in sorted(TASKS)]
+FLAGFILES = [os.path.join(REPO, "configs", "flags", f"glue_{task}.flags") for task in sorted(TASKS)]
+SHIPPED = sorted(os.path.join(FLAGFILE_DIR, name) for name in os.listdir(FLAGFILE_DIR))
+
+
+def _flag_values(*args):
+    flag_values = flags.FlagValues()
+    define_flags(flag_values)
+    flag_values(["ltp_tf.train", *args])
+    return flag_values
 
 
 def _config(*args):
-    with flagsaver.flagsaver():
-        flags.FLAGS.unparse_flags()
-        flags.FLAGS(["ltp_tf.train", *args])
-        return train.config_from_flags()
+    return config_from_flags(_flag_values(*args))
 
 
 def test_one_flagfile_per_task():
     missing = [path for path in FLAGFILES if not os.path.isfile(path)]
     assert not missing
+    assert os.path.realpath(FLAGFILE_DIR) == os.path.realpath(os.path.join(REPO, "configs", "flags"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=os.path.basename)
+def test_every_shipped_flagfile_is_a_valid_config(path):
+    assert path.endswith(".flags")
+    config = _config(f"--flagfile={path}")
+    assert os.path.basename(path).startswith(f"glue_{config.task_spec.name}")
+
+
+def test_one_flag_per_field_with_the_fields_default():
+    flag_values = _flag_values()
+    for config_class in (TrainConfig, WeightPruningConfig):
+        for field in dataclasses.fields(config_class):
+            if field.name in NOT_FLAGS:
+                continue
+            flag = flag_values[flag_name(field.name)]
+            default = None if field.default is dataclasses.MISSING else field.default
+            assert flag.default == (",".join(default) if isinstance(default, tuple) else default), field.name
+            assert flag.help == HELP[field.name] and flag.help, field.name
+    fields = {f.name for c in (TrainConfig, WeightPruningConfig) for f in dataclasses.fields(c)}
+    assert set(HELP) == fields - set(NOT_FLAGS)  # no help text for a field that is gone
+    assert _config("--task=sst2") == TrainConfig(task="sst2")  # unset flags are the config's defaults
+
+
+def test_define_flags_twice_is_harmless():
+    flag_values = _flag_values("--task=rte")
+    define_flags(flag_values)  # what importing both CLIs in one process does
+    assert config_from_flags(flag_values).task == "rte"
+
+
+def test_weight_pruning_flags_become_its_config():
+    assert _config("--task=sst2").weight_pruning is None
+    config = _config("--task=sst2", "--do_prune", "--pruning_pattern=2:4", "--target_sparsity=0.5")
+    assert WeightPruningConfig.from_dict(config.weight_pruning) == WeightPruningConfig(
+        do_prune=True, pruning_pattern="2:4", target_sparsity=0.5)
+    assert _config("--task=sst2", "--distill_loss_weight=1").weight_pruning["distill_loss_weight"] == 1.0
+
+
+def test_a_shipped_flagfile_is_found_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shipped = os.path.join(FLAGFILE_DIR, "glue_sst2.flags")
+    assert resolve_flagfiles(["prog", "--flagfile=glue_sst2.flags", "--lr=1"]) == [
+        "prog", f"--flagfile={shipped}", "--lr=1"]
+    assert resolve_flagfiles(["prog", "--flagfile", "glue_sst2.flags"]) == ["prog", "--flagfile", shipped]
+    # A file where the command runs wins; names that are nowhere, and arguments after `--`, are left to absl.
+    (tmp_path / "glue_sst2.flags").write_text("--task=rte\n")
+    assert resolve_flagfiles(["prog", "--flagfile=glue_sst2.flags"]) == ["prog", "--flagfile=glue_sst2.flags"]
+    assert _config("--flagfile=glue_sst2.flags").task == "rte"
+    assert resolve_flagfiles(["prog", "--flagfile=nope.flags", "--", "--flagfile=glue_mrpc.flags"]) == [
+        "prog", "--flagfile=nope.flags", "--", "--flagfile=glue_mrpc.flags"]
+
+
+def test_importing_the_library_defines_no_flags():
+    script = ("from absl import flags\nimport ltp_tf, ltp_tf.training.flags, ltp_tf.training.runner\n"
+              "print(sorted(set(flags.FLAGS) & {'task', 'stages', 'lambda', 'do_prune'}))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("path", FLAGFILES, ids=os.path.basename)
@@ -43,13 +112,13 @@ def test_flagfile_gives_the_ltp_recipe(path):
 
 
 def test_sst2_flagfile_is_the_cpu_main_job():
-    config = _config(f"--flagfile={os.path.join(REPO, 'glue_sst2.flags')}")
+    config = _config(f"--flagfile={os.path.join(FLAGFILE_DIR, 'glue_sst2.flags')}")
     assert config.max_train_examples is not None and config.max_train_examples <= 10000
     assert config.max_seq_length <= 64
 
 
 def test_roberta_flagfile_is_the_papers_setting():
-    config = _config(f"--flagfile={os.path.join(REPO, 'glue_sst2_roberta.flags')}")
+    config = _config(f"--flagfile={os.path.join(FLAGFILE_DIR, 'glue_sst2_roberta.flags')}")
     assert config.stages == ("finetune", "soft", "hard") and config.task_spec.name == "sst2"
     assert config.final_token_threshold == 0.01 and config.max_seq_length == 128 and config.max_train_examples is None
     soft, hard = config.stage_settings("soft"), config.stage_settings("hard")
@@ -119,8 +188,8 @@ def test_invalid_flags(args, message):
         _config(*args)
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "ltp_tf.train", *args], cwd=REPO, capture_output=True, text=True,
+def _cli(*args, module="ltp_tf.train"):
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True,
                           timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
@@ -128,7 +197,16 @@ def test_cli_rejects_bad_values_before_any_work(tmp_path):
     result = _cli("--task=sst2", "--lr=-1", f"--output_dir={tmp_path}")
     assert result.returncode != 0
     assert "`--lr` must be > 0. Received: --lr=-1" in result.stderr
+    # The documented command, from the repository root: the flagfile is found in configs/flags/.
     result = _cli("--flagfile=glue_qnli.flags", f"--output_dir={tmp_path}")
     assert result.returncode != 0
     assert os.path.join("QNLI", "train.tsv") in result.stderr and "not found" in result.stderr
     assert os.listdir(tmp_path) == []  # nothing written
+
+
+def test_pipeline_cli_reads_the_same_flags(tmp_path):
+    result = _cli("--flagfile=glue_sst2.flags", "--lambda=-1", f"--pipeline_root={tmp_path}",
+                  module="pipelines.glue_ltp")
+    assert result.returncode != 0
+    assert "pipelines.glue_ltp: error: `--lambda` must be >= 0. Received: --lambda=-1" in result.stderr
+    assert os.listdir(tmp_path) == []
