@@ -20,11 +20,11 @@ from absl import logging
 
 from ltp_tf import checkpoints
 from ltp_tf.atomic import remove_abandoned_siblings
+from ltp_tf.data import features as features_lib
 from ltp_tf.data.glue import default_glue_dir
 from ltp_tf.data.tokenization import check_tokenizer_folder
 from ltp_tf.locking import exclusive_lock
 from ltp_tf.models.classifier import TokenPruningClassifier
-from ltp_tf.training import features as features_lib
 from ltp_tf.training import layout
 from ltp_tf.training.config import TrainConfig
 from ltp_tf.training.modeling import pretrained_classifier
