@@ -25,13 +25,14 @@ import sys
 from typing import Any
 
 import ltp_tf
-from ltp_tf.checkpoints import load_checkpoint
+from ltp_tf.checkpoints import METADATA_FILE, load_checkpoint
 from ltp_tf.data.glue import get_task
+from ltp_tf.data.tokenization import tokenizer_settings
 from ltp_tf.serving import publish
 from ltp_tf.serving.onnx_export import write_onnx
 from ltp_tf.serving.signatures import (TEXT_SIGNATURE, TOKEN_ID_INPUTS, TOKEN_ID_SIGNATURE, build_export_archive,
                                        input_limits, output_names, text_input_names, token_dropping)
-from ltp_tf.serving.text import checkpoint_preprocessor, tokenizer_settings
+from ltp_tf.serving.text import checkpoint_preprocessor
 
 EXTRA_DIR = "assets.extra"
 EXPORT_INFO_FILE = "ltp_tf_export.json"
@@ -123,7 +124,8 @@ def export_info(checkpoint, task, text_signature: bool, onnx: bool) -> dict[str,
         "max_seq_length": checkpoint.max_seq_length,
         "truncation": "texts are cut to max_seq_length tokens including [CLS]/[SEP] (pairs: round-robin)",
         "family": checkpoint.family,
-        "tokenizer": tokenizer_settings(checkpoint),
+        "tokenizer": tokenizer_settings(checkpoint.family, checkpoint.metadata,
+                                        os.path.join(checkpoint.path, METADATA_FILE)),
         "num_layers": backbone.num_layers,
         "pruning_config": backbone.pruning_config.to_dict(),
         "signatures": signatures,

@@ -181,8 +181,7 @@ def _train_subset(config: TrainConfig):
 def _tokenize(config: TrainConfig, subset: bool) -> features_lib.TaskData:
     if config.restore is not None:
         metadata = read_metadata(config.restore)
-        tokenizer = features_lib.Tokenizer.from_files(config.restore, metadata.get("family", "bert"),
-                                                      metadata.get("lowercase", True), config.max_seq_length)
+        tokenizer = features_lib.Tokenizer.from_checkpoint(config.restore, metadata, config.max_seq_length)
     else:
         from ltp_tf.models.pretrained import packaged_minilm_path
 
