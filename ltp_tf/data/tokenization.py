@@ -26,6 +26,7 @@ import numpy as np
 
 from ltp_tf.checkpoints import METADATA_FILE
 from ltp_tf.families import EncoderFamily, get_family
+from ltp_tf.validation import check_int_in_range
 
 # WordPiece settings as training has always tokenized (keras_hub's `BertTokenizer`, which ignores a Hugging Face
 # `strip_accents`): lowercase unless the model says otherwise, accents kept. The packaged (uncased) MiniLM's.
@@ -93,7 +94,7 @@ def load_preprocessor(model_dir: str, sequence_length: int = 128):
     """
     import keras_hub
 
-    _check_sequence_length(sequence_length)
+    check_int_in_range("sequence_length", sequence_length, 8, 512)
     if os.path.isdir(model_dir):
         family = check_tokenizer_folder(model_dir)
         return preprocessor_from_files(model_dir, family.model_type, sequence_length,
@@ -151,7 +152,7 @@ def preprocessor_from_files(folder: str, family: str, sequence_length: int, lowe
     """
     import keras_hub
 
-    _check_sequence_length(sequence_length)
+    check_int_in_range("sequence_length", sequence_length, 8, 512)
     spec = get_family(family)
     files = [os.path.join(folder, name) for name in spec.tokenizer_files]
     tokenizer_cls = getattr(keras_hub.models, spec.hub_tokenizer)
@@ -193,11 +194,6 @@ def _hf_lowercase(model_dir: str) -> bool:
         return True
     with open(path, encoding="utf-8") as f:
         return bool(json.load(f).get("do_lower_case", True))
-
-
-def _check_sequence_length(sequence_length) -> None:
-    if not isinstance(sequence_length, int) or not 8 <= sequence_length <= 512:
-        raise ValueError(f"`sequence_length` must be an integer in [8, 512]. Received: sequence_length={sequence_length!r}")
 
 
 def tokenize(preprocessor, texts: tuple[tuple[str, ...], ...] | tuple[list[str], ...],
