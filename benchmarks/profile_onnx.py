@@ -76,18 +76,13 @@ def markdown(profiles: dict[str, tuple[dict[str, float], float]]) -> str:
 
 def main(argv: list[str]) -> None:
     del argv
-    import keras_hub
-
-    from ltp_tf.data import get_task, read_split, tokenize
+    from ltp_tf.data import get_task, load_preprocessor, read_split, tokenize
     from ltp_tf.models import packaged_minilm_path
 
     models = dict(pair.split("=", 1) for pair in _MODELS.value)
     task = get_task(_TASK.value)
     examples = read_split(task, task.dev_splits[0], _DATA_DIR.value).take(_EXAMPLES.value)
-    tokenizer = keras_hub.models.BertTokenizer(vocabulary=os.path.join(packaged_minilm_path(), "vocab.txt"),
-                                               lowercase=True)
-    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=128)
-    features = tokenize(preprocessor, examples.texts).as_dict()
+    features = tokenize(load_preprocessor(packaged_minilm_path(), sequence_length=128), examples.texts).as_dict()
     lengths = features["padding_mask"].sum(1)
     rows = [{name: features[name][i:i + 1, :lengths[i]].astype(np.int32)
              for name in ("token_ids", "segment_ids", "padding_mask")} for i in range(len(lengths))]

@@ -173,7 +173,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         sys.exit(f"benchmarks.sweep: error: unexpected arguments {argv[1:]} (flags are --name=value)")
     from ltp_tf.data.glue import get_task
-    from ltp_tf.training.metrics import primary_metric
+    from ltp_tf.data.glue_metrics import primary_metric
 
     try:
         task = get_task(_TASK.value)

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from ltp_tf.layers.encoder_block import TokenPruningEncoderBlock
+from ltp_tf.validation import check_int_at_least
 
 
 def find_pruning_blocks(model: keras.Model) -> list[TokenPruningEncoderBlock]:
@@ -52,8 +53,8 @@ class SoftToHardSwitch(keras.callbacks.Callback):
         if (epoch is None) == (step is None):
             raise ValueError(f"Set exactly one of `epoch` and `step`. Received: epoch={epoch}, step={step}")
         for name, value in (("epoch", epoch), ("step", step)):
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise ValueError(f"`{name}` must be an integer >= 0. Received: {name}={value!r}")
+            if value is not None:
+                check_int_at_least(name, value, 0)
         self.epoch = epoch
         self.step = step
         self.switched = False

@@ -13,6 +13,8 @@ import math
 import os
 from typing import Any, Mapping
 
+from ltp_tf.validation import check_int_at_least, check_number, check_one_of
+
 PRUNE_MODES = ("none", "topk", "absolute_threshold")
 MASKING_MODES = ("soft", "hard")
 SCORING_MODES = ("mean", "length_normalized")
@@ -60,23 +62,19 @@ class TokenPruningConfig:
     soft_mask: str = "sigmoid"
 
     def __post_init__(self) -> None:
-        _check_choice("prune_mode", self.prune_mode, PRUNE_MODES)
-        _check_choice("masking_mode", self.masking_mode, MASKING_MODES)
-        _check_choice("scoring_mode", self.scoring_mode, SCORING_MODES)
-        _check_choice("soft_mask", self.soft_mask, SOFT_MASKS)
-        _check_number("final_token_threshold", self.final_token_threshold, "a number in [0, 1)",
-                      lambda v: 0.0 <= v < 1.0)
-        _check_number("token_keep_rate", self.token_keep_rate, "a finite number <= 1",
-                      lambda v: math.isfinite(v) and v <= 1.0)
-        _check_number("temperature", self.temperature, "a finite number > 0",
-                      lambda v: math.isfinite(v) and v > 0.0)
-        _check_number("mask_loss_weight", self.mask_loss_weight, "a finite number >= 0",
-                      lambda v: math.isfinite(v) and v >= 0.0)
-        if (isinstance(self.score_reference_length, bool)
-                or not isinstance(self.score_reference_length, int)
-                or self.score_reference_length < 1):
-            raise ValueError("`score_reference_length` must be an integer >= 1. "
-                             f"Received: score_reference_length={self.score_reference_length!r}")
+        check_one_of("prune_mode", self.prune_mode, PRUNE_MODES)
+        check_one_of("masking_mode", self.masking_mode, MASKING_MODES)
+        check_one_of("scoring_mode", self.scoring_mode, SCORING_MODES)
+        check_one_of("soft_mask", self.soft_mask, SOFT_MASKS)
+        check_number("final_token_threshold", self.final_token_threshold, "a number in [0, 1)",
+                     lambda v: 0.0 <= v < 1.0)
+        check_number("token_keep_rate", self.token_keep_rate, "a finite number <= 1",
+                     lambda v: math.isfinite(v) and v <= 1.0)
+        check_number("temperature", self.temperature, "a finite number > 0",
+                     lambda v: math.isfinite(v) and v > 0.0)
+        check_number("mask_loss_weight", self.mask_loss_weight, "a finite number >= 0",
+                     lambda v: math.isfinite(v) and v >= 0.0)
+        check_int_at_least("score_reference_length", self.score_reference_length, 1)
         if self.masking_mode == "soft" and self.prune_mode != "absolute_threshold":
             raise ValueError("`masking_mode` 'soft' needs prune_mode='absolute_threshold' (soft masks "
                              "relax learned thresholds). Received: masking_mode='soft', "
@@ -146,13 +144,3 @@ class TokenPruningConfig:
             raise FileNotFoundError(f"No checkpoint config at {path!r}: expected a `config.json` file.")
         with open(path, encoding="utf-8") as f:
             return cls.from_dict(json.load(f), ignore_unknown=True)
-
-
-def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"`{name}` must be one of {list(allowed)}. Received: {name}={value!r}")
-
-
-def _check_number(name: str, value: Any, allowed: str, predicate) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not predicate(float(value)):
-        raise ValueError(f"`{name}` must be {allowed}. Received: {name}={value!r}")

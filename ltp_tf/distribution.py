@@ -16,6 +16,8 @@ from typing import Any, ContextManager
 
 import keras
 
+from ltp_tf.validation import check_one_of
+
 STRATEGIES = ("none", "mirrored", "multi_worker_mirrored", "tpu", "data_parallel")
 _TF_STRATEGIES = ("mirrored", "multi_worker_mirrored", "tpu")
 
@@ -39,8 +41,7 @@ def create_distribution(name: str, tpu_address: str | None = None) -> Distributi
         ValueError: unknown name, a strategy of the other backend, multi-worker without `TF_CONFIG`, or a
             global batch that the replicas cannot share (checked by `check_global_batch`).
     """
-    if name not in STRATEGIES:
-        raise ValueError(f"`distribution_strategy` must be one of {list(STRATEGIES)}. Received: {name!r}")
+    check_one_of("distribution_strategy", name, STRATEGIES)
     backend = keras.backend.backend()
     if name == "none":
         return Distribution("none", 1)

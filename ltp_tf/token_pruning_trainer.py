@@ -34,6 +34,7 @@ from keras import ops
 from ltp_tf.flops import expected_flops_ratio
 from ltp_tf.models.classifier import TokenPruningClassifier
 from ltp_tf.sparsity.distillation import classifier_forward, logits_kd_loss, mean_squared_error
+from ltp_tf.validation import check_number
 
 TEACHER_LOGITS = "teacher_logits"
 TEACHER_HIDDEN = "teacher_hidden"
@@ -62,9 +63,9 @@ class FlopsTarget(keras.layers.Layer):
                  **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        _check_number("target_flops_reduction", target_reduction, "> 1", lambda v: v > 1.0)
-        _check_number("multiplier_lr", multiplier_lr, ">= 0", lambda v: v >= 0.0)
-        _check_number("proportional_gain", proportional_gain, ">= 0", lambda v: v >= 0.0)
+        check_number("target_flops_reduction", target_reduction, "a number > 1", lambda v: v > 1.0)
+        check_number("multiplier_lr", multiplier_lr, "a number >= 0", lambda v: v >= 0.0)
+        check_number("proportional_gain", proportional_gain, "a number >= 0", lambda v: v >= 0.0)
         self.target_reduction = float(target_reduction)
         self.hidden_dim = int(hidden_dim)
         self.intermediate_dim = int(intermediate_dim)
@@ -117,9 +118,9 @@ class TokenPruningTrainer(keras.Model):
         super().__init__(**kwargs)
         if not isinstance(student, TokenPruningClassifier):
             raise ValueError(f"`student` must be a TokenPruningClassifier. Received: {type(student).__name__}")
-        _check_number("kd_weight", kd_weight, ">= 0", lambda v: v >= 0.0)
-        _check_number("kd_temperature", kd_temperature, "> 0", lambda v: v > 0.0)
-        _check_number("kd_hidden_weight", kd_hidden_weight, ">= 0", lambda v: v >= 0.0)
+        check_number("kd_weight", kd_weight, "a number >= 0", lambda v: v >= 0.0)
+        check_number("kd_temperature", kd_temperature, "a number > 0", lambda v: v > 0.0)
+        check_number("kd_hidden_weight", kd_hidden_weight, "a number >= 0", lambda v: v >= 0.0)
         self.student = student
         self.flops_target = None
         if target_flops_reduction is not None:
@@ -180,8 +181,3 @@ def _teacher_input(inputs, key: str):
         raise ValueError(f"Distillation needs the teacher's outputs in every training batch under {key!r} "
                          f"(see ltp_tf.training.teacher_cache). Received input keys: {sorted(inputs)}")
     return ops.stop_gradient(inputs[key])
-
-
-def _check_number(name: str, value: Any, allowed: str, predicate) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not predicate(float(value)):
-        raise ValueError(f"`{name}` must be a number {allowed}. Received: {name}={value!r}")

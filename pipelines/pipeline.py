@@ -51,10 +51,10 @@ def create_pipeline(*, task: str, data_dir: str | None, model_dir: str, max_seq_
     """
     from ltp_tf.data.glue import get_task, split_path
     from ltp_tf.data.sources import DATA_SOURCES
+    from ltp_tf.validation import check_one_of
 
     spec = get_task(task)
-    if data_source not in DATA_SOURCES:
-        raise ValueError(f"`data_source` must be one of {list(DATA_SOURCES)}. Received: data_source={data_source!r}")
+    check_one_of("data_source", data_source, DATA_SOURCES)
     for split in ("train", *spec.dev_splits) if data_source == "tsv" else ():
         path = split_path(spec, split, data_dir)
         if not os.path.isfile(path):

@@ -9,8 +9,8 @@ import os
 
 import numpy as np
 
+from ltp_tf.data.features import LabeledFeatures
 from ltp_tf.data.tokenization import TokenizedFeatures
-from ltp_tf.training.features import LabeledFeatures
 
 VOCABULARY_SIZE = 40
 

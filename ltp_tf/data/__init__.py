@@ -1,4 +1,4 @@
-"""GLUE data: task specs, TSV readers, tokenization into NumPy features."""
+"""GLUE data: task specs, TSV readers, tokenization into NumPy features, features folders (`features`), metrics (`glue_metrics`)."""
 
 from ltp_tf.data.glue import TASKS, GlueExamples, GlueTask, default_glue_dir, get_task, read_split
 from ltp_tf.data.tokenization import TokenizedFeatures, load_preprocessor, tokenize, trim_to_longest

@@ -8,17 +8,29 @@ BERT. Tokenizer files keep their Hugging Face names in every folder (model, feat
 than `sequence_length` is truncated (round-robin over the two sentences of a pair, as keras_hub packs).
 Features are NumPy arrays padded to `sequence_length`; batches are trimmed to their longest row later,
 so padding costs nothing. No TensorFlow is needed to train on them (the JAX machine has none).
+
+Every preprocessor is built from tokenizer files by one function, `preprocessor_from_files` (training from a
+model folder or a checkpoint, serving, benchmarks), so training and serving tokenize identically.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
+from ltp_tf.checkpoints import METADATA_FILE
 from ltp_tf.families import EncoderFamily, get_family
+from ltp_tf.validation import check_int_in_range
+
+# WordPiece settings as training has always tokenized (keras_hub's `BertTokenizer`, which ignores a Hugging Face
+# `strip_accents`): lowercase unless the model says otherwise, accents kept. The packaged (uncased) MiniLM's.
+WORDPIECE_DEFAULTS = {"lowercase": True, "strip_accents": False}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,38 +86,79 @@ def check_tokenizer_folder(model_dir: str):
 
 
 def load_preprocessor(model_dir: str, sequence_length: int = 128):
-    """The family's keras_hub text-classifier preprocessor with the checkpoint's tokenizer, `sequence_length` set.
+    """The family's keras_hub text-classifier preprocessor for a model folder (`--model`), `sequence_length` set.
 
-    BERT and DistilBERT: WordPiece `vocab.txt` (a keras_hub preset works too); RoBERTa: byte-level BPE
-    `vocab.json` + `merges.txt`; XLM-RoBERTa: SentencePiece `sentencepiece.bpe.model`; ALBERT: SentencePiece
-    `spiece.model`.
+    A local Hugging Face folder goes through `preprocessor_from_files` (family from `config.json`, `lowercase`
+    from the `do_lower_case` of `tokenizer_config.json`, default true), like every other folder. A keras_hub
+    preset name (no files to read) loads the preset's own BERT tokenizer.
     """
     import keras_hub
 
-    _check_sequence_length(sequence_length)
-    family = check_tokenizer_folder(model_dir) if os.path.isdir(model_dir) else get_family("bert")
-    if family.model_type != "bert":
+    check_int_in_range("sequence_length", sequence_length, 8, 512)
+    if os.path.isdir(model_dir):
+        family = check_tokenizer_folder(model_dir)
         return preprocessor_from_files(model_dir, family.model_type, sequence_length,
                                        lowercase=_hf_lowercase(model_dir))
     tokenizer = keras_hub.models.BertTokenizer.from_preset(model_dir)
     return keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length)
 
 
-def preprocessor_from_files(folder: str, family: str, sequence_length: int, lowercase: bool | None = None,
-                            strip_accents: bool = False):
-    """The family's preprocessor from its tokenizer files in `folder` (a model, checkpoint or features folder).
+def preprocessor_from_metadata(folder: str, metadata: Mapping[str, Any], sequence_length: int):
+    """The preprocessor a checkpoint recorded: its tokenizer files in `folder`, `family` and settings from `metadata`.
 
-    `lowercase` and `strip_accents` apply to WordPiece families only (default: lowercase).
+    `metadata` is the checkpoint's `checkpoint.json`. Training from a checkpoint (`--restore`) and serving
+    (`ltp_tf.serving.text`) both build their preprocessor here, so they tokenize alike.
+    """
+    family = metadata.get("family", "bert")
+    settings = tokenizer_settings(family, metadata, os.path.join(folder, METADATA_FILE))
+    return preprocessor_from_files(folder, family, sequence_length, lowercase=settings.get("lowercase", True))
+
+
+def tokenizer_settings(family: str, metadata: Mapping[str, Any], source: str) -> dict[str, bool]:
+    """`lowercase` and `strip_accents` of a WordPiece family's tokenizer, from `metadata` (read from `source`).
+
+    A missing setting takes the packaged MiniLM's (`WORDPIECE_DEFAULTS`), logged: a missing `lowercase` may be a
+    real mismatch. Empty for families whose tokenizer has no such settings (BPE, SentencePiece).
+
+    Raises:
+        ValueError: a setting that is not true/false, or `strip_accents` true: training keeps accents (see
+            `WORDPIECE_DEFAULTS`), so no model trained here has seen accent-stripped text.
+    """
+    settings = {}
+    if get_family(family).tokenizer_files != ("vocab.txt",):
+        return settings
+    for key, default in WORDPIECE_DEFAULTS.items():
+        value = metadata.get(key)
+        if value is None:
+            log = logging.warning if key == "lowercase" else logging.info
+            log("%s has no %r; using %r (the packaged MiniLM's setting).", source, key, default)
+            value = default
+        if not isinstance(value, bool):
+            raise ValueError(f"`{key}` in {source} must be true or false. Received: {key}={value!r}")
+        settings[key] = value
+    if settings["strip_accents"]:
+        raise ValueError(f"`strip_accents` in {source} must be false: ltp_tf's WordPiece tokenizer keeps accents, "
+                         "as it did when the model was trained. Received: strip_accents=True")
+    return settings
+
+
+def preprocessor_from_files(folder: str, family: str, sequence_length: int, lowercase: bool = True):
+    """The family's keras_hub text-classifier preprocessor from its tokenizer files in `folder`.
+
+    The one place a preprocessor is built from a vocabulary: a model folder (`load_preprocessor`: training,
+    the pipeline's Transform, benchmarks) and a checkpoint (`preprocessor_from_metadata`: training's `--restore`
+    and serving) both come here. WordPiece families lowercase as `lowercase` says and keep accents (`WORDPIECE_DEFAULTS`);
+    `lowercase` does not apply to the others.
     """
     import keras_hub
 
-    _check_sequence_length(sequence_length)
+    check_int_in_range("sequence_length", sequence_length, 8, 512)
     spec = get_family(family)
     files = [os.path.join(folder, name) for name in spec.tokenizer_files]
     tokenizer_cls = getattr(keras_hub.models, spec.hub_tokenizer)
     if spec.tokenizer_files == ("vocab.txt",):
-        tokenizer = tokenizer_cls(vocabulary=files[0], lowercase=True if lowercase is None else lowercase,
-                                  strip_accents=strip_accents)
+        tokenizer = tokenizer_cls(vocabulary=files[0], lowercase=lowercase,
+                                  strip_accents=WORDPIECE_DEFAULTS["strip_accents"])
     elif spec.tokenizer_files == ("vocab.json", "merges.txt"):
         tokenizer = tokenizer_cls(vocabulary=files[0], merges=files[1])
     else:
@@ -134,17 +187,13 @@ def write_tokenizer_files(tokenizer, family: str, folder: str) -> tuple[str, ...
     return paths
 
 
-def _hf_lowercase(model_dir: str) -> bool | None:
+def _hf_lowercase(model_dir: str) -> bool:
+    """The `do_lower_case` of a Hugging Face folder's `tokenizer_config.json`; true when absent (as Hugging Face)."""
     path = os.path.join(model_dir, "tokenizer_config.json")
     if not os.path.isfile(path):
-        return None
+        return True
     with open(path, encoding="utf-8") as f:
-        return json.load(f).get("do_lower_case")
-
-
-def _check_sequence_length(sequence_length) -> None:
-    if not isinstance(sequence_length, int) or not 8 <= sequence_length <= 512:
-        raise ValueError(f"`sequence_length` must be an integer in [8, 512]. Received: sequence_length={sequence_length!r}")
+        return bool(json.load(f).get("do_lower_case", True))
 
 
 def tokenize(preprocessor, texts: tuple[tuple[str, ...], ...] | tuple[list[str], ...],

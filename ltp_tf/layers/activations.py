@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from ltp_tf.validation import check_one_of
+
 
 @keras.saving.register_keras_serializable(package="ltp_tf")
 def gelu_approximate(x):
@@ -33,8 +35,7 @@ _BY_NAME = {"gelu_exact": gelu_exact, "gelu_approximate": gelu_approximate}
 
 def activation_from_hf(hidden_act: str) -> str:
     """Maps a Hugging Face `hidden_act` to the name `get_activation` understands."""
-    if hidden_act not in _HF_ACTIVATIONS:
-        raise ValueError(f"`hidden_act` must be one of {sorted(_HF_ACTIVATIONS)}. Received: hidden_act={hidden_act!r}")
+    check_one_of("hidden_act", hidden_act, sorted(_HF_ACTIVATIONS))
     return _HF_ACTIVATIONS[hidden_act]
 
 

@@ -10,6 +10,7 @@ from keras import ops
 from ltp_tf.config import TokenPruningConfig
 from ltp_tf.layers import token_scoring
 from ltp_tf.layers.activations import get_activation
+from ltp_tf.validation import check_int_at_least
 
 
 @keras.saving.register_keras_serializable(package="ltp_tf")
@@ -89,10 +90,10 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_int("intermediate_dim", intermediate_dim, 1)
-        _check_int("num_heads", num_heads, 1)
-        _check_int("num_layers", num_layers, 1)
-        _check_int("layer_index", layer_index, 0)
+        check_int_at_least("intermediate_dim", intermediate_dim, 1)
+        check_int_at_least("num_heads", num_heads, 1)
+        check_int_at_least("num_layers", num_layers, 1)
+        check_int_at_least("layer_index", layer_index, 0)
         if layer_index >= num_layers:
             raise ValueError(f"`layer_index` must be < num_layers ({num_layers}). Received: layer_index={layer_index}")
         if not 0.0 <= dropout < 1.0:
@@ -354,8 +355,3 @@ def _check_call_shapes(hidden_states, token_mask, sentence_lengths) -> None:
     if sentence_lengths is not None and tuple(sentence_lengths.shape) != shape[:1]:
         raise ValueError(f"`sentence_lengths` must have shape (batch,) = {shape[:1]}. "
                          f"Received: shape={tuple(sentence_lengths.shape)}")
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")

@@ -18,6 +18,8 @@ import math
 
 from keras import ops
 
+from ltp_tf.validation import check_one_of
+
 # Scores are compared against `max(threshold, MIN_THRESHOLD)` in hard mode, as in LTP.
 MIN_THRESHOLD = 1e-5
 # Top-k keep rates never fall below this fraction (LTP's floor).
@@ -37,16 +39,15 @@ def token_importance(attention_probs, token_mask, scoring_mode: str = "mean", re
     Returns:
         `(batch, key)` float32 scores.
     """
+    check_one_of("scoring_mode", scoring_mode, ("mean", "length_normalized"))
     probs = ops.cast(attention_probs, "float32")
     live = ops.cast(token_mask, "float32")  # (batch, seq)
     received = ops.einsum("bhqk,bq->bk", probs, live)  # (batch, key)
     num_heads = ops.cast(ops.shape(probs)[1], "float32")
     if scoring_mode == "mean":
         return received / (num_heads * float(reference_length))
-    if scoring_mode == "length_normalized":
-        live_queries = ops.maximum(ops.sum(live, axis=1, keepdims=True), 1.0)  # (batch, 1)
-        return received / (num_heads * live_queries)
-    raise ValueError(f"`scoring_mode` must be one of ['mean', 'length_normalized']. Received: scoring_mode={scoring_mode!r}")
+    live_queries = ops.maximum(ops.sum(live, axis=1, keepdims=True), 1.0)  # (batch, 1)
+    return received / (num_heads * live_queries)
 
 
 def topk_first_pruning_layer(num_layers: int) -> int:

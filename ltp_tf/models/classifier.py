@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from ltp_tf.models.backbone import TokenPruningBackbone
+from ltp_tf.validation import check_int_at_least
 
 
 @keras.saving.register_keras_serializable(package="ltp_tf")
@@ -24,8 +25,7 @@ class TokenPruningClassifier(keras.Model):
 
     def __init__(self, backbone: TokenPruningBackbone, num_classes: int, dropout: float = 0.1, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"`num_classes` must be an integer >= 1 (1 = regression). Received: num_classes={num_classes!r}")
+        check_int_at_least("num_classes", num_classes, 1, minimum_text="1 (1 = regression)")
         if not isinstance(backbone, TokenPruningBackbone):
             raise ValueError("`backbone` must be a TokenPruningBackbone. "
                              f"Received: backbone of type {type(backbone).__name__}")

@@ -25,13 +25,15 @@ import sys
 from typing import Any
 
 import ltp_tf
-from ltp_tf.checkpoints import load_checkpoint
+from ltp_tf.checkpoints import METADATA_FILE, load_checkpoint
 from ltp_tf.data.glue import get_task
+from ltp_tf.data.tokenization import tokenizer_settings
 from ltp_tf.serving import publish
 from ltp_tf.serving.onnx_export import write_onnx
 from ltp_tf.serving.signatures import (TEXT_SIGNATURE, TOKEN_ID_INPUTS, TOKEN_ID_SIGNATURE, build_export_archive,
                                        input_limits, output_names, text_input_names, token_dropping)
-from ltp_tf.serving.text import checkpoint_preprocessor, tokenizer_settings
+from ltp_tf.serving.text import checkpoint_preprocessor
+from ltp_tf.validation import check_int_at_least
 
 EXTRA_DIR = "assets.extra"
 EXPORT_INFO_FILE = "ltp_tf_export.json"
@@ -72,9 +74,7 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
             sequence entering a compaction layer) shorter than this are only masked, not compacted (same
             outputs; pick it with `python -m ltp_tf.benchmark`, see benchmarks/README.md). 0: always compact.
     """
-    if isinstance(compact_min_length, bool) or not isinstance(compact_min_length, int) or compact_min_length < 0:
-        raise ValueError("`compact_min_length` must be an integer >= 0. "
-                         f"Received: compact_min_length={compact_min_length!r}")
+    check_int_at_least("compact_min_length", compact_min_length, 0)
     publish.check_model_name(name)
     checkpoint = load_checkpoint(checkpoint_path)
     task = get_task(checkpoint.task)
@@ -123,7 +123,8 @@ def export_info(checkpoint, task, text_signature: bool, onnx: bool) -> dict[str,
         "max_seq_length": checkpoint.max_seq_length,
         "truncation": "texts are cut to max_seq_length tokens including [CLS]/[SEP] (pairs: round-robin)",
         "family": checkpoint.family,
-        "tokenizer": tokenizer_settings(checkpoint),
+        "tokenizer": tokenizer_settings(checkpoint.family, checkpoint.metadata,
+                                        os.path.join(checkpoint.path, METADATA_FILE)),
         "num_layers": backbone.num_layers,
         "pruning_config": backbone.pruning_config.to_dict(),
         "signatures": signatures,

@@ -35,6 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from ltp_tf.layers.token_scoring import MIN_THRESHOLD
+from ltp_tf.validation import check_int_at_least
 
 OPSET = 17
 MS_DOMAIN = "com.microsoft"
@@ -86,9 +87,7 @@ def build_onnx_graph(model, task, compact_layers: Sequence[int] | None = None, c
     if not compact <= set(pruning_layers):
         raise ValueError(f"`compact_layers` must be pruning layers of the model ({pruning_layers}). "
                          f"Received: compact_layers={sorted(compact)}")
-    if isinstance(compact_min_length, bool) or not isinstance(compact_min_length, int) or compact_min_length < 0:
-        raise ValueError("`compact_min_length` must be an integer >= 0. "
-                         f"Received: compact_min_length={compact_min_length!r}")
+    check_int_at_least("compact_min_length", compact_min_length, 0)
     g = _Graph()
     if compact_min_length:
         g.const(np.array([compact_min_length], np.int64), name="compact_min_length")

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 from ltp_tf.sparsity.criteria import CRITERIA
 from ltp_tf.sparsity.patterns import Pattern, parse_pattern
 from ltp_tf.sparsity.schedules import SCHEDULES, SparsitySchedule, get_schedule
+from ltp_tf.validation import check_number, check_one_of
 
 SCOPES = ("global", "local")
 
@@ -68,19 +69,11 @@ class PruningConfig:
             object.__setattr__(self, name, _regexes(name, value, allow_empty=name == "excluded_op_names"))
         parsed = parse_pattern(self.pattern)
         object.__setattr__(self, "pattern", parsed.text)
-        if self.pruning_type not in CRITERIA:
-            raise ValueError(f"`pruning_type` must be one of {list(CRITERIA)}. "
-                             f"Received: pruning_type={self.pruning_type!r}")
-        if self.pruning_scope not in SCOPES:
-            raise ValueError(f"`pruning_scope` must be one of {list(SCOPES)}. "
-                             f"Received: pruning_scope={self.pruning_scope!r}")
-        if self.sparsity_decay_type not in SCHEDULES:
-            raise ValueError(f"`sparsity_decay_type` must be one of {list(SCHEDULES)}. "
-                             f"Received: sparsity_decay_type={self.sparsity_decay_type!r}")
+        check_one_of("pruning_type", self.pruning_type, CRITERIA)
+        check_one_of("pruning_scope", self.pruning_scope, SCOPES)
+        check_one_of("sparsity_decay_type", self.sparsity_decay_type, SCHEDULES)
         for name in ("target_sparsity", "max_sparsity_ratio_per_op", "min_sparsity_ratio_per_op"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-                raise ValueError(f"`{name}` must be a number in [0, 1). Received: {name}={value!r}")
+            check_number(name, getattr(self, name), "a number in [0, 1)", lambda v: 0.0 <= v < 1.0)
         if self.min_sparsity_ratio_per_op > self.max_sparsity_ratio_per_op:
             raise ValueError("`min_sparsity_ratio_per_op` must be <= max_sparsity_ratio_per_op "
                              f"({self.max_sparsity_ratio_per_op}). "

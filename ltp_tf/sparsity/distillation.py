@@ -26,6 +26,7 @@ import keras
 from keras import ops
 
 from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.validation import check_number, check_one_of
 
 DISTILL_MODES = ("hidden_mse", "logits_kl")
 
@@ -44,14 +45,9 @@ class Distiller(keras.Model):
     def __init__(self, student: keras.Model, teacher: keras.Model, loss_weight: float = 1.0,
                  mode: str = "hidden_mse", temperature: float = 1.0, **kwargs):
         super().__init__(**kwargs)
-        if mode not in DISTILL_MODES:
-            raise ValueError(f"`distill_mode` must be one of {list(DISTILL_MODES)}. Received: distill_mode={mode!r}")
-        if isinstance(loss_weight, bool) or not isinstance(loss_weight, (int, float)) or not loss_weight > 0:
-            raise ValueError("`distill_loss_weight` must be a number > 0. "
-                             f"Received: distill_loss_weight={loss_weight!r}")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError("`distill_temperature` must be a number > 0. "
-                             f"Received: distill_temperature={temperature!r}")
+        check_one_of("distill_mode", mode, DISTILL_MODES)
+        check_number("distill_loss_weight", loss_weight, "a number > 0", lambda v: v > 0)
+        check_number("distill_temperature", temperature, "a number > 0", lambda v: v > 0)
         if mode == "hidden_mse":
             for name, model in (("student", student), ("teacher", teacher)):
                 if not isinstance(model, TokenPruningClassifier):

@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from ltp_tf.sparsity.patterns import BlockLayout
+from ltp_tf.validation import check_one_of
 
 _EPS = 1e-9
 
@@ -30,10 +31,9 @@ def select_blocks(layouts: Sequence[BlockLayout], sparsity: float, scope: str, m
                   max_per_op: float) -> list[np.ndarray]:
     """Per layout, a bool `(num_blocks,)` array of the blocks to prune."""
     upper = [min(max_per_op, _max_fraction(layout)) for layout in layouts]
+    check_one_of("scope", scope, ("global", "local"))
     if scope == "local":
         return [_lowest(layout.scores, _blocks_for(layout, min(sparsity, cap))) for layout, cap in zip(layouts, upper)]
-    if scope != "global":
-        raise ValueError(f"`scope` must be one of ['global', 'local']. Received: scope={scope!r}")
     lower = min(min_per_op, sparsity)
     budget = math.floor(sparsity * sum(layout.num_elements for layout in layouts) + _EPS)
     fixed: dict[int, int] = {}  # layout index -> number of pruned blocks

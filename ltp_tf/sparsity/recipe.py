@@ -20,6 +20,7 @@ from ltp_tf.sparsity.callback import UpdateWeightPruning
 from ltp_tf.sparsity.config import PruningConfig, load_pruning_configs, settings_from_mapping, settings_to_dict
 from ltp_tf.sparsity.distillation import DISTILL_MODES, Distiller, dense_teacher
 from ltp_tf.sparsity.pruning import prune
+from ltp_tf.validation import check_int_at_least, check_number, check_one_of
 
 # The reference excludes only the pooler ("excluded_op_names": ["pooler"]); keras_hub names it `pooled_dense`.
 DEFAULT_OP_NAMES = (".*",)
@@ -68,12 +69,8 @@ class WeightPruningConfig:
         if not isinstance(self.do_prune, bool):
             raise ValueError(f"`do_prune` must be a bool. Received: do_prune={self.do_prune!r}")
         for name in ("sparsity_warm_epochs", "cooldown_epochs", "distill_loss_weight"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
-        if self.distill_mode not in DISTILL_MODES:
-            raise ValueError(f"`distill_mode` must be one of {list(DISTILL_MODES)}. "
-                             f"Received: distill_mode={self.distill_mode!r}")
+            check_number(name, getattr(self, name), "a number >= 0", lambda v: not v < 0)
+        check_one_of("distill_mode", self.distill_mode, DISTILL_MODES)
         if not isinstance(self.distill_temperature, (int, float)) or not self.distill_temperature > 0:
             raise ValueError(f"`distill_temperature` must be a number > 0. "
                              f"Received: distill_temperature={self.distill_temperature!r}")
@@ -94,9 +91,8 @@ class WeightPruningConfig:
         Pruning starts at `int(sparsity_warm_epochs * steps_per_epoch)` and ends at
         `int((epochs - cooldown_epochs) * steps_per_epoch)` (the reference's arithmetic).
         """
-        for name, value in (("steps_per_epoch", steps_per_epoch), ("epochs", epochs)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
+        check_int_at_least("steps_per_epoch", steps_per_epoch, 1)
+        check_int_at_least("epochs", epochs, 1)
         start = int(self.sparsity_warm_epochs * steps_per_epoch)
         end = int((epochs - self.cooldown_epochs) * steps_per_epoch)
         if end < max(start, 1):

@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+from ltp_tf.validation import check_int_at_least, check_int_in_range, check_number, check_one_of
+
 
 class SparsitySchedule:
     """Base class: validated steps and the event arithmetic; subclasses give the curve `_progress`.
@@ -35,14 +37,12 @@ class SparsitySchedule:
 
     def __init__(self, target_sparsity: float, start_step: int, end_step: int, frequency: int = 1,
                  initial_sparsity: float = 0.0):
-        _check_fraction("target_sparsity", target_sparsity)
-        _check_int("start_step", start_step, 0)
-        _check_int("frequency", frequency, 1)
-        _check_int("end_step", end_step, start_step, f"an integer >= start_step ({start_step})")
-        if (isinstance(initial_sparsity, bool) or not isinstance(initial_sparsity, (int, float))
-                or not 0.0 <= initial_sparsity <= target_sparsity):
-            raise ValueError(f"`initial_sparsity` must be a number in [0, target_sparsity={target_sparsity}]. "
-                             f"Received: initial_sparsity={initial_sparsity!r}")
+        check_number("target_sparsity", target_sparsity, "a number in [0, 1)", lambda v: 0.0 <= v < 1.0)
+        check_int_at_least("start_step", start_step, 0)
+        check_int_at_least("frequency", frequency, 1)
+        check_int_at_least("end_step", end_step, start_step, minimum_text=f"start_step ({start_step})")
+        check_number("initial_sparsity", initial_sparsity, f"a number in [0, target_sparsity={target_sparsity}]",
+                     lambda v: 0.0 <= v <= target_sparsity)
         self.target_sparsity = float(target_sparsity)
         self.start_step = start_step
         self.end_step = end_step
@@ -68,8 +68,7 @@ class SparsitySchedule:
     def sparsity(self, event: int) -> float:
         """s_k for event k in [0, K]."""
         last = self.num_events - 1
-        if isinstance(event, bool) or not isinstance(event, int) or not 0 <= event <= last:
-            raise ValueError(f"`event` must be an integer in [0, {last}]. Received: event={event!r}")
+        check_int_in_range("event", event, 0, last)
         if last == 0:
             return self.target_sparsity
         return min(self.target_sparsity, self._progress(event / last))
@@ -135,17 +134,5 @@ SCHEDULES = {cls.name: cls for cls in (ExpSchedule, CosSchedule, LinearSchedule,
 
 def get_schedule(name: str, **kwargs: Any) -> SparsitySchedule:
     """The schedule called `name` (`exp`, `cos`, `linear`, `cube`) built with `kwargs`."""
-    if name not in SCHEDULES:
-        raise ValueError(f"`sparsity_decay_type` must be one of {list(SCHEDULES)}. "
-                         f"Received: sparsity_decay_type={name!r}")
+    check_one_of("sparsity_decay_type", name, SCHEDULES)
     return SCHEDULES[name](**kwargs)
-
-
-def _check_fraction(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"`{name}` must be a number in [0, 1). Received: {name}={value!r}")
-
-
-def _check_int(name: str, value: Any, minimum: int, allowed: str | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be {allowed or f'an integer >= {minimum}'}. Received: {name}={value!r}")

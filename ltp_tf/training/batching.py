@@ -17,7 +17,7 @@ import math
 import keras
 import numpy as np
 
-from ltp_tf.training.features import LabeledFeatures
+from ltp_tf.data.features import LabeledFeatures
 
 # Batches per length-sorting pool: large enough to group similar lengths, small enough to stay random.
 BUCKET_POOL = 50

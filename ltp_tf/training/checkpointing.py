@@ -13,10 +13,10 @@ import dataclasses
 import keras
 import numpy as np
 
+from ltp_tf.data.features import LabeledFeatures
+from ltp_tf.data.glue_metrics import is_better
 from ltp_tf.training import progress as progress_lib
 from ltp_tf.training.evaluation import Evaluation, Evaluator
-from ltp_tf.training.features import LabeledFeatures
-from ltp_tf.training.metrics import is_better
 from ltp_tf.training.modeling import thresholds
 
 

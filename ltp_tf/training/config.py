@@ -16,6 +16,7 @@ from typing import Any
 
 from ltp_tf.config import SCORING_MODES, SOFT_MASKS, TokenPruningConfig
 from ltp_tf.data.glue import get_task
+from ltp_tf.validation import check_int_at_least, check_int_in_range, check_number, check_one_of
 
 # Stages in the order they run. `tokenize` only writes `--features_dir`.
 STAGES = ("tokenize", "finetune", "soft", "hard", "topk", "threshold")
@@ -121,8 +122,7 @@ class TrainConfig:
 
     def stage_settings(self, stage: str) -> StageSettings:
         """Learning rate, epochs and threshold learning rate of a training stage."""
-        if stage not in TRAINING_STAGES:
-            raise ValueError(f"`stage` must be one of {list(TRAINING_STAGES)}. Received: stage={stage!r}")
+        check_one_of("stage", stage, TRAINING_STAGES)
         prefix = "hard" if stage in HARD_LIKE else stage
         lr = _first_set(getattr(self, f"{prefix}_lr"), self.lr)
         epoch = _first_set(getattr(self, f"{prefix}_epoch"), self.epoch)
@@ -209,8 +209,7 @@ def stages_from_masking_mode(masking_mode: str, prune_mode: str | None, restore_
             raise ValueError("`--masking_mode=soft` trains thresholds: it needs --prune_mode=absolute_threshold. "
                              f"Received: --prune_mode={prune_mode}")
         return ("soft",)
-    if masking_mode != "hard":
-        raise ValueError(f"`--masking_mode` must be one of ['soft', 'hard']. Received: --masking_mode={masking_mode}")
+    check_one_of("--masking_mode", masking_mode, ("soft", "hard"), show=str)
     if prune_mode == "topk":
         return ("topk",)
     if prune_mode in (None, "absolute_threshold"):
@@ -248,9 +247,7 @@ def validate(config: TrainConfig) -> None:
         if getattr(config, name) is not None:
             _integer(name, getattr(config, name), 1)
     _integer("seed", config.seed, 0)
-    if not 8 <= config.max_seq_length <= 512:
-        raise ValueError(f"`--max_seq_length` must be an integer in [8, 512]. "
-                         f"Received: --max_seq_length={config.max_seq_length}")
+    check_int_in_range("--max_seq_length", config.max_seq_length, 8, 512, show=str)
     _number("weight_decay", config.weight_decay, ">= 0", lambda v: v >= 0)
     _number("warmup_ratio", config.warmup_ratio, "in [0, 1)", lambda v: 0 <= v < 1)
     _number("max_grad_norm", config.max_grad_norm, ">= 0 (0 turns clipping off)", lambda v: v >= 0)
@@ -259,15 +256,10 @@ def validate(config: TrainConfig) -> None:
             lambda v: v <= 1)
     _number("temperature", config.temperature, "> 0", lambda v: v > 0)
     _number("lambda", config.mask_loss_weight, ">= 0", lambda v: v >= 0)
-    if config.soft_mask not in SOFT_MASKS:
-        raise ValueError(f"`--soft_mask` must be one of {list(SOFT_MASKS)}. Received: --soft_mask={config.soft_mask}")
+    check_one_of("--soft_mask", config.soft_mask, SOFT_MASKS, show=str)
     _check_objective(config)
-    if config.scoring_mode not in SCORING_MODES:
-        raise ValueError(f"`--scoring_mode` must be one of {list(SCORING_MODES)}. "
-                         f"Received: --scoring_mode={config.scoring_mode}")
-    if config.mixed_precision not in MIXED_PRECISION:
-        raise ValueError(f"`--mixed_precision` must be one of {list(MIXED_PRECISION)}. "
-                         f"Received: --mixed_precision={config.mixed_precision}")
+    check_one_of("--scoring_mode", config.scoring_mode, SCORING_MODES, show=str)
+    check_one_of("--mixed_precision", config.mixed_precision, MIXED_PRECISION, show=str)
     if config.jit_compile not in (None, True, False):
         raise ValueError(f"`--jit_compile` must be true, false or unset (auto). Received: --jit_compile={config.jit_compile}")
     if config.verbose not in (0, 1, 2):
@@ -275,14 +267,9 @@ def validate(config: TrainConfig) -> None:
     from ltp_tf.data.sources import DATA_SOURCES
     from ltp_tf.distribution import STRATEGIES
 
-    if config.data_source not in DATA_SOURCES:
-        raise ValueError(f"`--data_source` must be one of {list(DATA_SOURCES)}. Received: --data_source={config.data_source}")
-    if config.lr_scheduler_type not in LR_SCHEDULERS:
-        raise ValueError(f"`--lr_scheduler_type` must be one of {list(LR_SCHEDULERS)}. "
-                         f"Received: --lr_scheduler_type={config.lr_scheduler_type}")
-    if config.distribution_strategy not in STRATEGIES:
-        raise ValueError(f"`--distribution_strategy` must be one of {list(STRATEGIES)}. "
-                         f"Received: --distribution_strategy={config.distribution_strategy}")
+    check_one_of("--data_source", config.data_source, DATA_SOURCES, show=str)
+    check_one_of("--lr_scheduler_type", config.lr_scheduler_type, LR_SCHEDULERS, show=str)
+    check_one_of("--distribution_strategy", config.distribution_strategy, STRATEGIES, show=str)
     if config.weight_pruning is not None:
         from ltp_tf.sparsity import WeightPruningConfig
 
@@ -359,9 +346,7 @@ def _positive(name: str, value: Any) -> None:
 
 
 def _number(name: str, value: Any, allowed: str, predicate) -> None:
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-            or not predicate(value)):
-        raise ValueError(f"`--{name}` must be {allowed}. Received: --{name}={_format(value)}")
+    check_number(f"--{name}", value, allowed, lambda v: math.isfinite(v) and predicate(v), show=_format)
 
 
 def _format(value: Any) -> str:
@@ -370,5 +355,4 @@ def _format(value: Any) -> str:
 
 
 def _integer(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`--{name}` must be an integer >= {minimum}. Received: --{name}={value}")
+    check_int_at_least(f"--{name}", value, minimum, show=str)

@@ -12,13 +12,13 @@ import dataclasses
 import keras
 import numpy as np
 
+from ltp_tf.data.features import LabeledFeatures
 from ltp_tf.data.glue import GlueTask
+from ltp_tf.data.glue_metrics import compute_metrics, predictions_from_logits
 from ltp_tf.flops import FlopsReport, count_flops
 from ltp_tf.models.classifier import TokenPruningClassifier
 from ltp_tf.sparsity.kernels import prunable_kernels
 from ltp_tf.training.batching import eval_batches
-from ltp_tf.training.features import LabeledFeatures
-from ltp_tf.training.metrics import compute_metrics, predictions_from_logits
 
 
 class _EvalModel(keras.Model):

@@ -20,11 +20,11 @@ from absl import logging
 
 from ltp_tf import checkpoints
 from ltp_tf.atomic import remove_abandoned_siblings
+from ltp_tf.data import features as features_lib
 from ltp_tf.data.glue import default_glue_dir
 from ltp_tf.data.tokenization import check_tokenizer_folder
 from ltp_tf.locking import exclusive_lock
 from ltp_tf.models.classifier import TokenPruningClassifier
-from ltp_tf.training import features as features_lib
 from ltp_tf.training import layout
 from ltp_tf.training.config import TrainConfig
 from ltp_tf.training.modeling import pretrained_classifier
@@ -181,8 +181,7 @@ def _train_subset(config: TrainConfig):
 def _tokenize(config: TrainConfig, subset: bool) -> features_lib.TaskData:
     if config.restore is not None:
         metadata = read_metadata(config.restore)
-        tokenizer = features_lib.Tokenizer.from_files(config.restore, metadata.get("family", "bert"),
-                                                      metadata.get("lowercase", True), config.max_seq_length)
+        tokenizer = features_lib.Tokenizer.from_checkpoint(config.restore, metadata, config.max_seq_length)
     else:
         from ltp_tf.models.pretrained import packaged_minilm_path
 

@@ -24,6 +24,8 @@ import keras
 from absl import logging
 
 from ltp_tf import checkpoints
+from ltp_tf.data.features import TaskData
+from ltp_tf.data.glue_metrics import primary_metric
 from ltp_tf.models.classifier import TokenPruningClassifier
 from ltp_tf.token_pruning_trainer import TokenPruningTrainer
 from ltp_tf.training import layout
@@ -33,8 +35,6 @@ from ltp_tf.training.batching import TrainBatches, fit_input, steps_per_epoch
 from ltp_tf.training.checkpointing import EvaluateAndCheckpoint
 from ltp_tf.training.config import TrainConfig
 from ltp_tf.training.evaluation import Evaluator
-from ltp_tf.training.features import TaskData
-from ltp_tf.training.metrics import primary_metric
 from ltp_tf.training.modeling import float32_copy, stage_model, thresholds
 from ltp_tf.training.optim import make_optimizer
 from ltp_tf.training.plugins import StageContext, StagePlugins

@@ -26,10 +26,10 @@ from absl import logging
 
 from ltp_tf import checkpoints
 from ltp_tf.atomic import write_folder
+from ltp_tf.data.features import LabeledFeatures
 from ltp_tf.sparsity.distillation import classifier_forward
 from ltp_tf.token_pruning_trainer import TEACHER_HIDDEN, TEACHER_LOGITS
 from ltp_tf.training.batching import eval_batches
-from ltp_tf.training.features import LabeledFeatures
 
 CACHE_DIR = "teacher_outputs"
 RECORD_FILE = "teacher.json"

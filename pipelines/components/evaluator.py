@@ -37,7 +37,7 @@ def run_evaluator(context: ExecutionContext) -> ExecutorResult:
     `max_metric_drop` (points), `min_flops_reduction`, `latency_examples`. Inputs: `model`, `features`."""
     from ltp_tf import checkpoints
     from ltp_tf.data.glue import get_task
-    from ltp_tf.training.metrics import primary_metric
+    from ltp_tf.data.glue_metrics import primary_metric
     from pipelines.components.trainer import stage_checkpoint
 
     params = context.parameters

@@ -1,7 +1,7 @@
 """Transform: tokenizes ExampleGen's examples with the checkpoint's tokenizer (Apache Beam).
 
 Writes TFRecords of token-id features and a features folder in the training CLI's `--features_dir`
-format (`ltp_tf.training.features`): `<split>.npz` (token_ids, segment_ids, padding_mask padded to
+format (`ltp_tf.data.features`): `<split>.npz` (token_ids, segment_ids, padding_mask padded to
 `max_seq_length`, labels, and example_ids; sorted by example id), `vocab.txt` and `features.json`. The
 trainer reads it without TensorFlow text ops — what the JAX GPU machine needs.
 """

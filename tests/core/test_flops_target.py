@@ -17,13 +17,13 @@ from keras import ops
 
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
 from ltp_tf.checkpoints import save_checkpoint
+from ltp_tf.data.features import TaskData, save_features
 from ltp_tf.data.glue import get_task
 from ltp_tf.flops import count_flops, expected_flops_ratio
 from ltp_tf.sparsity.distillation import logits_kd_loss, mean_squared_error
 from ltp_tf.token_pruning_trainer import TEACHER_HIDDEN, TEACHER_LOGITS, FlopsTarget, TokenPruningTrainer
 from ltp_tf.training import TrainConfig, layout, run, teacher_cache
 from ltp_tf.training.batching import TrainBatches, fit_input
-from ltp_tf.training.features import TaskData, save_features
 from tests.tiny_glue import random_features, random_split, write_vocab
 
 SEQ = 16

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from ltp_tf.data.features import LabeledFeatures
 from ltp_tf.data.tokenization import TokenizedFeatures
 from ltp_tf.training.batching import TrainBatches, epoch_batches, eval_batches, padded_width
-from ltp_tf.training.features import LabeledFeatures
 
 
 def _data(lengths, width=64):

@@ -17,10 +17,10 @@ import pytest
 
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
 from ltp_tf.checkpoints import is_complete, load_checkpoint, save_checkpoint
+from ltp_tf.data.features import TaskData, save_features
 from ltp_tf.data.glue import get_task
 from ltp_tf.layers.token_scoring import initial_threshold
 from ltp_tf.training import StagePlugins, TrainConfig, layout, run
-from ltp_tf.training.features import TaskData, save_features
 from tests.tiny_glue import random_split, write_vocab
 
 SEQ = 16

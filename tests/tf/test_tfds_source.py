@@ -64,7 +64,7 @@ def test_training_config_rejects_unknown_source():
 
 def test_training_tokenizes_from_tfds(tmp_path):
     from ltp_tf.models.pretrained import packaged_minilm_path
-    from ltp_tf.training import features as features_lib
+    from ltp_tf.data import features as features_lib
 
     tokenizer = features_lib.Tokenizer.from_model(packaged_minilm_path(), 32)
     vocabulary = str(tmp_path / "vocab.txt")

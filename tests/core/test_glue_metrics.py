@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ltp_tf.data.glue import get_task
-from ltp_tf.training.metrics import compute_metrics, is_better, predictions_from_logits, primary_metric
+from ltp_tf.data.glue_metrics import compute_metrics, is_better, predictions_from_logits, primary_metric
 
 
 def test_accuracy_sst2():

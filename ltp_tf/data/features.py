@@ -17,13 +17,16 @@ import dataclasses
 import json
 import os
 import shutil
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from ltp_tf.atomic import write_folder, write_text
 from ltp_tf.data.glue import GlueTask, read_split, split_path
 from ltp_tf.data.sources import read_examples
-from ltp_tf.data.tokenization import TokenizedFeatures
+from ltp_tf.data.tokenization import (TokenizedFeatures, family_of_folder, load_preprocessor, preprocessor_from_metadata,
+                                      tokenize, write_tokenizer_files)
 from ltp_tf.families import get_family
 
 FEATURES_FILE = "features.json"
@@ -72,17 +75,13 @@ class Tokenizer:
 
     @classmethod
     def from_model(cls, model: str, max_seq_length: int) -> "Tokenizer":
-        from ltp_tf.data.tokenization import family_of_folder, load_preprocessor
-
         family = family_of_folder(model).model_type if os.path.isdir(model) else "bert"
         return cls(load_preprocessor(model, sequence_length=max_seq_length), family)
 
     @classmethod
-    def from_files(cls, folder: str, family: str, lowercase: bool, max_seq_length: int) -> "Tokenizer":
-        """From the tokenizer files of a checkpoint or features folder."""
-        from ltp_tf.data.tokenization import preprocessor_from_files
-
-        return cls(preprocessor_from_files(folder, family, max_seq_length, lowercase=lowercase), family)
+    def from_checkpoint(cls, folder: str, metadata: Mapping[str, Any], max_seq_length: int) -> "Tokenizer":
+        """From a checkpoint's tokenizer files and `checkpoint.json` (`metadata`), as serving builds it."""
+        return cls(preprocessor_from_metadata(folder, metadata, max_seq_length), metadata.get("family", "bert"))
 
     @property
     def lowercase(self) -> bool:
@@ -94,14 +93,10 @@ class Tokenizer:
 
     def write_files(self, folder: str) -> str | tuple[str, ...]:
         """Writes the tokenizer's files into `folder` (atomically each); `TaskData.vocabulary_file` for them."""
-        from ltp_tf.data.tokenization import write_tokenizer_files
-
         paths = write_tokenizer_files(self.preprocessor.tokenizer, self.family, folder)
         return paths[0] if paths == (os.path.join(folder, VOCAB_FILE),) else paths
 
     def __call__(self, texts) -> TokenizedFeatures:
-        from ltp_tf.data.tokenization import tokenize
-
         return tokenize(self.preprocessor, texts)
 
 
