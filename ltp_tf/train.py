@@ -9,7 +9,6 @@ flags of the original LTP `run.py` (`--task --restore --lr --bs --epoch --save_s
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -149,11 +148,11 @@ def config_from_flags() -> TrainConfig:
 
 
 def _restore_stage(restore: str | None) -> str | None:
-    path = os.path.join(restore, "checkpoint.json") if restore else None
-    if path is None or not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f).get("stage")
+    from ltp_tf.checkpoints import METADATA_FILE, read_checkpoint_info
+
+    if restore is None or not os.path.isfile(os.path.join(restore, METADATA_FILE)):
+        return None  # not a checkpoint: the config's checks say so
+    return read_checkpoint_info(restore).stage
 
 
 def _check_prune_mode(prune_mode: str, stages: tuple[str, ...]) -> None:
