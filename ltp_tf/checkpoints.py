@@ -9,8 +9,8 @@ A checkpoint is a folder:
     checkpoint.json    {"task": ..., "max_seq_length": ..., "family": ..., "lowercase": ..., plus any metadata}
 
 `family` is the model's encoder family (`ltp_tf.families`; absent in older checkpoints: BERT). Training
-adds `stage`, `lowercase`, `pruning_config`, `dev_metrics`, `report`, `settings`, `fingerprint` and
-`train_config` (`ltp_tf.training.stages`). `read_checkpoint_info` is the one reader of `checkpoint.json`.
+adds `stage`, `pruning_config`, `dev_metrics`, `report`, `settings`, `fingerprint` and `train_config`
+(`ltp_tf.training.stages`). `read_checkpoint_info` is the one reader of `checkpoint.json`.
 
 It is written to a temporary sibling folder and renamed into place when complete, so a folder with the
 final name is always whole; an interrupted write leaves only a `.tmp-*` folder, which readers ignore.
