@@ -248,9 +248,9 @@ def previous_rows(output_dir: str) -> dict[str, dict[str, Any]]:
 def write_results(rows: list[dict[str, Any]], output_dir: str, task: str) -> None:
     """results.json, results.csv, results.md and pareto.png (rewritten after every point, each atomically:
     a rerun reads results.json back)."""
-    from ltp_tf.atomic import write_text
+    from ltp_tf.atomic import write_json, write_text
 
-    write_text(os.path.join(output_dir, "results.json"), json.dumps(rows, indent=2))
+    write_json(os.path.join(output_dir, "results.json"), rows)
     columns = ["point", "method", "setting", "metric", "dev", "flops_reduction", "speedup_batch1",
                "kept_ratio_last_layer", "latency_ms_pruned", "latency_ms_dense", "seed", "command"]
     table = io.StringIO()

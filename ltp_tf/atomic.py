@@ -7,10 +7,11 @@ write of the same path (`remove_abandoned`) deletes once the process named in it
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
-from typing import Callable
+from typing import Any, Callable
 
 TMP_MARKER = ".tmp-"
 
@@ -88,6 +89,15 @@ def write_folder(path: str, write: Callable[[str], None]) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def write_json(path: str, value: Any, *, sort_keys: bool = False, default: Callable[[Any], Any] | None = None) -> str:
+    """Writes `value` as JSON (indent 2, a final newline) to `path` atomically. Returns `path`.
+
+    The one JSON writer of the project: records, reports and resumable state. `default` converts what JSON
+    cannot hold (e.g. `float` for NumPy scalars, `str` for anything else).
+    """
+    return write_text(path, json.dumps(value, indent=2, sort_keys=sort_keys, default=default) + "\n")
 
 
 def write_text(path: str, text: str) -> str:

@@ -27,6 +27,8 @@ import tempfile
 import numpy as np
 from absl import app, flags
 
+from ltp_tf.atomic import write_json
+
 ENGINES = ("keras_xla", "keras", "saved_model", "onnxruntime", "onnxruntime_int8")
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "A pruned checkpoint folder. Default: build one from --model.")
@@ -173,7 +175,7 @@ def main(argv: list[str]) -> None:
         singles = [row for features, _, count in datasets.values() for row in benchmarking.batches(features, 1, count)]
         gates = _calibrate_gate(engines, pruned.model, task, singles, predictors, workdir,
                                 checkpoints.get("pruned", pruned_path))
-        _write_json(os.path.join(_OUTPUT_DIR.value, f"{stem}_length_gate.json"), gates)
+        write_json(os.path.join(_OUTPUT_DIR.value, f"{stem}_length_gate.json"), gates, sort_keys=True)
     features, total, latency_count = next(iter(datasets.values()))
     lengths = features["padding_mask"][:total].sum(1)
 
@@ -296,14 +298,6 @@ def _interleaved_twice(predictors: dict, inputs: list[dict]) -> dict:
 
     benchmarking.time_interleaved(predictors, inputs)  # warm-up
     return benchmarking.time_interleaved(predictors, inputs)
-
-
-def _write_json(path: str, value: dict) -> None:
-    import json
-
-    from ltp_tf.atomic import write_text
-
-    write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
 def _quantized(path: str, output: str) -> str:

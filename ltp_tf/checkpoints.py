@@ -8,7 +8,9 @@ A checkpoint is a folder:
                        `sentencepiece.bpe.model` (XLM-RoBERTa), `spiece.model` (ALBERT)
     checkpoint.json    {"task": ..., "max_seq_length": ..., "family": ..., "lowercase": ..., plus any metadata}
 
-`family` is the model's encoder family (`ltp_tf.families`; absent in older checkpoints: BERT).
+`family` is the model's encoder family (`ltp_tf.families`; absent in older checkpoints: BERT). Training
+adds `stage`, `pruning_config`, `dev_metrics`, `report`, `settings`, `fingerprint` and `train_config`
+(`ltp_tf.training.stages`). `read_checkpoint_info` is the one reader of `checkpoint.json`.
 
 It is written to a temporary sibling folder and renamed into place when complete, so a folder with the
 final name is always whole; an interrupted write leaves only a `.tmp-*` folder, which readers ignore.
@@ -26,7 +28,7 @@ from typing import Any, Sequence
 
 import keras
 
-from ltp_tf.atomic import write_folder
+from ltp_tf.atomic import write_folder, write_json
 from ltp_tf.families import get_family
 
 MODEL_FILE = "model.keras"
@@ -37,11 +39,10 @@ KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5")
 
 
 @dataclasses.dataclass(frozen=True)
-class Checkpoint:
-    """A loaded checkpoint: the model, its folder, and its metadata (`task`, `max_seq_length`, ...)."""
+class CheckpointInfo:
+    """A checkpoint folder and its `checkpoint.json` (`metadata`), read without loading the model."""
 
     path: str
-    model: keras.Model
     metadata: dict[str, Any]
 
     @property
@@ -53,13 +54,23 @@ class Checkpoint:
         return int(self.metadata["max_seq_length"])
 
     @property
-    def vocabulary_file(self) -> str:
-        return os.path.join(self.path, VOCAB_FILE)
-
-    @property
     def family(self) -> str:
         """The encoder family (`model_type`) of the model and its tokenizer."""
         return self.metadata.get("family", "bert")
+
+    @property
+    def stage(self) -> str | None:
+        """The training stage that wrote it (`finetune`, `soft`, ...), None when not written by training."""
+        return self.metadata.get("stage")
+
+    @property
+    def prune_mode(self) -> str | None:
+        """The token pruning mode it was trained with (`none` for a dense model), None when not recorded."""
+        return self.metadata.get("pruning_config", {}).get("prune_mode")
+
+    @property
+    def vocabulary_file(self) -> str:
+        return os.path.join(self.path, VOCAB_FILE)
 
     @property
     def tokenizer_files(self) -> tuple[str, ...]:
@@ -67,13 +78,49 @@ class Checkpoint:
         return tuple(os.path.join(self.path, name) for name in get_family(self.family).tokenizer_files)
 
 
-def _required_files(path: str) -> tuple[str, ...]:
-    family = "bert"
+@dataclasses.dataclass(frozen=True)
+class Checkpoint(CheckpointInfo):
+    """A loaded checkpoint: its folder and metadata (`task`, `max_seq_length`, ...) and the model."""
+
+    model: keras.Model
+
+
+def read_checkpoint_info(path: str) -> CheckpointInfo:
+    """Reads the `checkpoint.json` of the checkpoint folder `path` (the model is not loaded).
+
+    Raises:
+        FileNotFoundError: `path` holds no `checkpoint.json`.
+        ValueError: it is not valid JSON, not a JSON object, or lacks a valid `task`, `max_seq_length` or
+            `family`.
+    """
+    file = os.path.join(path, METADATA_FILE)
     try:
-        with open(os.path.join(path, METADATA_FILE), encoding="utf-8") as f:
-            family = json.load(f).get("family", "bert")
-    except (OSError, ValueError, AttributeError):
-        pass
+        with open(file, encoding="utf-8") as f:
+            metadata = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is not a checkpoint folder: {METADATA_FILE} not found.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{file} is not valid JSON ({error}).") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{file} must hold a JSON object. Received: {type(metadata).__name__}")
+    task, max_seq_length = metadata.get("task"), metadata.get("max_seq_length")
+    if not isinstance(task, str):
+        raise ValueError(f"`task` in {file} must be a task name. Received: task={task!r}")
+    if isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int) or max_seq_length < 1:
+        raise ValueError(f"`max_seq_length` in {file} must be an integer >= 1. Received: "
+                         f"max_seq_length={max_seq_length!r}")
+    try:
+        get_family(metadata.get("family", "bert"))
+    except ValueError as error:
+        raise ValueError(f"`family` in {file}: {error}") from None
+    return CheckpointInfo(path=path, metadata=metadata)
+
+
+def _required_files(path: str) -> tuple[str, ...]:
+    try:
+        family = read_checkpoint_info(path).family
+    except (OSError, ValueError):  # no readable checkpoint.json: `check_checkpoint` says why
+        family = "bert"
     return (MODEL_FILE, METADATA_FILE) + get_family(family).tokenizer_files
 
 
@@ -82,8 +129,8 @@ def is_complete(path: str) -> bool:
     return all(os.path.isfile(os.path.join(path, name)) for name in _required_files(path))
 
 
-def check_checkpoint(path: str) -> dict[str, Any]:
-    """Checks, without building the model, that `path` is a whole checkpoint; returns its metadata.
+def check_checkpoint(path: str) -> CheckpointInfo:
+    """Checks, without building the model, that `path` is a whole checkpoint; returns its info.
 
     Catches what a killed copy or a stray file leaves: a missing file, `checkpoint.json` that is not JSON,
     `model.keras` that is not a complete `.keras` archive (a zip with config, metadata and weights whose
@@ -95,14 +142,7 @@ def check_checkpoint(path: str) -> dict[str, Any]:
     if not is_complete(path):
         missing = [n for n in _required_files(path) if not os.path.isfile(os.path.join(path, n))]
         raise ValueError(f"{path} is not a complete checkpoint: missing {missing}.")
-    metadata_file = os.path.join(path, METADATA_FILE)
-    try:
-        with open(metadata_file, encoding="utf-8") as f:
-            metadata = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{metadata_file} is not valid JSON ({error}).") from None
-    if not isinstance(metadata, dict):
-        raise ValueError(f"{metadata_file} must hold a JSON object. Received: {type(metadata).__name__}")
+    info = read_checkpoint_info(path)
     model_file = os.path.join(path, MODEL_FILE)
     try:
         with zipfile.ZipFile(model_file) as archive:
@@ -116,7 +156,7 @@ def check_checkpoint(path: str) -> dict[str, Any]:
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{model_file} is not a loadable .keras model (truncated or not a Keras file: "
                          f"{error}).") from None
-    return metadata
+    return info
 
 
 def save_checkpoint(path: str, model: keras.Model, *, task: str, max_seq_length: int,
@@ -141,8 +181,7 @@ def save_checkpoint(path: str, model: keras.Model, *, task: str, max_seq_length:
         model.save(os.path.join(folder, MODEL_FILE))
         for file, name in zip(files, names):
             shutil.copyfile(file, os.path.join(folder, name))
-        with open(os.path.join(folder, METADATA_FILE), "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=2, sort_keys=True, default=str)
+        write_json(os.path.join(folder, METADATA_FILE), record, sort_keys=True, default=str)
 
     return write_folder(os.path.abspath(path), write)
 
@@ -154,9 +193,8 @@ def load_checkpoint(path: str, compile: bool = False) -> Checkpoint:
     if not is_complete(path):
         missing = [n for n in _required_files(path) if not os.path.isfile(os.path.join(path, n))]
         raise FileNotFoundError(f"{path!r} is not a complete checkpoint: missing {missing}")
+    info = read_checkpoint_info(path)
     import ltp_tf  # noqa: F401  (registers the serializable classes)
 
     model = keras.saving.load_model(os.path.join(path, MODEL_FILE), compile=compile)
-    with open(os.path.join(path, METADATA_FILE), encoding="utf-8") as f:
-        metadata = json.load(f)
-    return Checkpoint(path=path, model=model, metadata=metadata)
+    return Checkpoint(path=path, metadata=info.metadata, model=model)

@@ -8,11 +8,11 @@ library never defines flags.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from absl import app, flags
 
+from ltp_tf.atomic import write_json
 from ltp_tf.serving.verify import verify_export
 
 _EXPORT_PATH = flags.DEFINE_string("export_path", None, "An exported version folder (or a staging folder).")
@@ -29,9 +29,7 @@ def main(argv: list[str]) -> None:
     report = verify_export(_EXPORT_PATH.value, _CHECKPOINT.value, _MAX_EXAMPLES.value, _DATA_DIR.value,
                            _BATCH_SIZE.value)
     if _REPORT.value:
-        with open(_REPORT.value, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2, sort_keys=True)
-            f.write("\n")
+        write_json(_REPORT.value, report, sort_keys=True)
     print(f"Verified {_EXPORT_PATH.value} on {report['examples']} {report['task']} dev examples:")
     for name, result in report["engines"].items():
         print(f"  {name:32s} max |logit diff| {result['max_abs_logit_diff']:.2e}  "

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ltp_tf.atomic import write_folder, write_text
+from ltp_tf.atomic import write_folder, write_json, write_text
+from ltp_tf.checkpoints import VOCAB_FILE
 from ltp_tf.data.glue import GlueTask, read_split, split_path
 from ltp_tf.data.sources import read_examples
 from ltp_tf.data.tokenization import (TokenizedFeatures, family_of_folder, load_preprocessor, preprocessor_from_metadata,
@@ -30,7 +31,6 @@ from ltp_tf.data.tokenization import (TokenizedFeatures, family_of_folder, load_
 from ltp_tf.families import get_family
 
 FEATURES_FILE = "features.json"
-VOCAB_FILE = "vocab.txt"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,8 +156,7 @@ def save_features(path: str, data: TaskData, source: dict) -> str:
         else:
             for file in data.vocabulary_file:
                 shutil.copyfile(file, os.path.join(folder, os.path.basename(file)))
-        with open(os.path.join(folder, FEATURES_FILE), "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=2, sort_keys=True)
+        write_json(os.path.join(folder, FEATURES_FILE), record, sort_keys=True)
 
     return write_folder(os.path.abspath(path), write)
 

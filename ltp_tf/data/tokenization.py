@@ -178,6 +178,7 @@ def write_tokenizer_files(tokenizer, family: str, folder: str) -> tuple[str, ...
     if spec.tokenizer_files == ("vocab.txt",):
         write_text(paths[0], "\n".join(tokenizer.get_vocabulary()) + "\n")
     elif spec.tokenizer_files == ("vocab.json", "merges.txt"):
+        # Not `write_json` (our records): a tokenizer file, compact and with its byte-level tokens unescaped.
         write_text(paths[0], json.dumps(dict(tokenizer.vocabulary), ensure_ascii=False))
         write_text(paths[1], "\n".join(tokenizer.merges) + "\n")  # as read, `#version` header included
     else:

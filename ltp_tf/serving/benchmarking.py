@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 import time
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from ltp_tf.atomic import write_json
 from ltp_tf.models.classifier import TokenPruningClassifier
 
 # Minimum speedup / FLOPs-reduction ratio the issue asks for, by batch size (batch 1: inputs of >= 64 tokens).
@@ -207,9 +207,7 @@ def write_results(rows: list[Row], info: dict[str, Any], output_dir: str, stem: 
         f.write(f"# Benchmark: {stem}\n\n{markdown_table(rows)}\n## Run\n\n")
         for key, value in info.items():
             f.write(f"- **{key}**: {value}\n")
-    with open(paths["json"], "w", encoding="utf-8") as f:
-        json.dump({"rows": records, "info": info}, f, indent=2, default=str)
-        f.write("\n")
+    write_json(paths["json"], {"rows": records, "info": info}, default=str)
     plot(rows, paths["png"], title=stem)
     return paths
 

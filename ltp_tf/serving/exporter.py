@@ -25,6 +25,7 @@ import sys
 from typing import Any
 
 import ltp_tf
+from ltp_tf.atomic import write_json
 from ltp_tf.checkpoints import METADATA_FILE, load_checkpoint
 from ltp_tf.data.glue import get_task
 from ltp_tf.data.tokenization import tokenizer_settings
@@ -96,7 +97,7 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
                                         input_limits(model, checkpoint.max_seq_length), compact_min_length)
         info = export_info(checkpoint, task, text_signature, onnx)
         info.update(onnx_graph=onnx_graph, compact_min_length=compact_min_length)
-        _write_json(os.path.join(extra, EXPORT_INFO_FILE), info)
+        write_json(os.path.join(extra, EXPORT_INFO_FILE), info, sort_keys=True)
         if verify:
             verification = run_verification(staging, checkpoint.path, os.path.join(extra, VERIFICATION_FILE),
                                             verify_max_examples, data_dir)
@@ -151,8 +152,3 @@ def run_verification(export_path: str, checkpoint_path: str, report_path: str, m
     with open(report_path, encoding="utf-8") as f:
         return json.load(f)
 
-
-def _write_json(path: str, value: dict[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, sort_keys=True)
-        f.write("\n")

@@ -17,7 +17,6 @@ root (and anywhere else); a flagfile path that exists is read as given.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import typing
 from typing import Any, Sequence
@@ -182,11 +181,11 @@ def _weight_pruning(flag_values: flags.FlagValues) -> dict[str, Any] | None:
 
 
 def _restore_stage(restore: str | None) -> str | None:
-    path = os.path.join(restore, "checkpoint.json") if restore else None
-    if path is None or not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f).get("stage")
+    from ltp_tf.checkpoints import METADATA_FILE, read_checkpoint_info
+
+    if restore is None or not os.path.isfile(os.path.join(restore, METADATA_FILE)):
+        return None  # not a checkpoint: the config's checks say so
+    return read_checkpoint_info(restore).stage
 
 
 def resolve_flagfiles(argv: Sequence[str]) -> list[str]:

@@ -9,7 +9,7 @@
 
 `<ckpt>` is the fine-tuned checkpoint (this run's finetune stage, or `--restore`); `<soft>` the soft one.
 Numbers are written as Python prints them (`lr_2e-05`, `rate_0.01`), as LTP's folders are. While a stage
-trains, its resumable state lives in `<stage folder>.work/`; the stage folder itself appears, complete,
+trains, its resumable state (`ltp_tf.training.resume_state`) lives in `<stage folder>.work/`; the stage folder itself appears, complete,
 only when the stage has finished (see `ltp_tf.checkpoints`). The baselines' folders name their keep rate or
 threshold, so several baselines restored from one checkpoint sit side by side.
 
@@ -91,13 +91,9 @@ def teacher_dir(config: TrainConfig) -> str:
     if "finetune" in config.stages:
         return stage_dir(config, "finetune")
     if config.restore is not None:
-        import json
+        from ltp_tf.checkpoints import read_checkpoint_info
 
-        from ltp_tf.checkpoints import METADATA_FILE
-
-        with open(os.path.join(config.restore, METADATA_FILE), encoding="utf-8") as f:
-            prune_mode = json.load(f).get("pruning_config", {}).get("prune_mode")
-        if prune_mode == "none":
+        if read_checkpoint_info(config.restore).prune_mode == "none":
             return config.restore
     raise ValueError("Distillation needs the dense teacher: --restore is a pruned checkpoint and no finetune stage "
                      f"runs, so pass --teacher=<dense checkpoint folder>. Received: --restore={config.restore}")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
-from ltp_tf.atomic import write_text
 from ltp_tf.training.evaluation import Evaluation
 
 
@@ -56,8 +54,3 @@ def format_summary(report: dict[str, Any]) -> str:
                      f"{flops['reduction']:>8.2f}x {values['kept_token_ratio'][-1]:>9.3f}"
                      + (f"  (target {target['target_reduction']:g}x)" if target else ""))
     return "\n".join(lines)
-
-
-def write_json(path: str, values: Any) -> None:
-    """Writes JSON atomically (temporary file, then rename), keys in insertion order (stages in run order)."""
-    write_text(path, json.dumps(values, indent=2, default=float))

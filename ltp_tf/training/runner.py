@@ -19,7 +19,7 @@ from typing import Any
 from absl import logging
 
 from ltp_tf import checkpoints
-from ltp_tf.atomic import remove_abandoned_siblings
+from ltp_tf.atomic import remove_abandoned_siblings, write_json
 from ltp_tf.data import features as features_lib
 from ltp_tf.data.glue import default_glue_dir
 from ltp_tf.data.tokenization import check_tokenizer_folder
@@ -29,9 +29,9 @@ from ltp_tf.training import layout
 from ltp_tf.training.config import TrainConfig
 from ltp_tf.training.modeling import pretrained_classifier
 from ltp_tf.training.plugins import StagePlugins
-from ltp_tf.training.report import format_summary, run_report, write_json
+from ltp_tf.training.report import format_summary, run_report
 from ltp_tf.training.runtime import resolve_dtype_policy
-from ltp_tf.training.stages import StageResult, finalize, fingerprint, read_metadata, run_stage, stage_settings_record
+from ltp_tf.training.stages import StageResult, finalize, fingerprint, run_stage, stage_settings_record
 
 
 def preflight(config: TrainConfig) -> None:
@@ -55,11 +55,11 @@ def preflight(config: TrainConfig) -> None:
     if any(config.distils(stage) for stage in config.training_stages):
         layout.teacher_dir(config)  # raises if there is no dense teacher to distil from
     if config.restore is not None:
-        metadata = checkpoints.check_checkpoint(config.restore)
-        if metadata.get("task") != task.name:
-            raise ValueError(f"`--restore` is a checkpoint for task {metadata.get('task')!r}, not {task.name!r}. "
+        restore = checkpoints.check_checkpoint(config.restore)
+        if restore.task != task.name:
+            raise ValueError(f"`--restore` is a checkpoint for task {restore.task!r}, not {task.name!r}. "
                              f"Received: --restore={config.restore} --task={config.task}")
-        prune_mode = metadata.get("pruning_config", {}).get("prune_mode")
+        prune_mode = restore.prune_mode
         if "hard" in config.stages and "soft" not in config.stages and prune_mode != "absolute_threshold":
             raise ValueError("The hard stage fine-tunes with thresholds learned by a soft stage; --restore has "
                              f"prune_mode={prune_mode!r}. Restore a soft-stage checkpoint, add `soft` to --stages, or "
@@ -87,7 +87,7 @@ def _run_locked(config: TrainConfig, plugins: StagePlugins) -> dict[str, Any]:
     import keras
 
     keras.utils.set_random_seed(config.seed)
-    write_json(layout.config_file(config), config.to_dict())
+    write_json(layout.config_file(config), config.to_dict(), default=float)
     if "tokenize" in config.stages:
         write_features(config)
 
@@ -108,7 +108,7 @@ def _run_locked(config: TrainConfig, plugins: StagePlugins) -> dict[str, Any]:
 
     report = run_report(config.to_dict(), reports)
     if reports:
-        write_json(layout.report_file(config), report)
+        write_json(layout.report_file(config), report, default=float)
         print(format_summary(report), flush=True)
         print(f"Report: {layout.report_file(config)}", flush=True)
     return report
@@ -180,8 +180,8 @@ def _train_subset(config: TrainConfig):
 
 def _tokenize(config: TrainConfig, subset: bool) -> features_lib.TaskData:
     if config.restore is not None:
-        metadata = read_metadata(config.restore)
-        tokenizer = features_lib.Tokenizer.from_checkpoint(config.restore, metadata, config.max_seq_length)
+        tokenizer = features_lib.Tokenizer.from_checkpoint(config.restore, checkpoints.read_checkpoint_info(config.restore).metadata,
+                                                           config.max_seq_length)
     else:
         from ltp_tf.models.pretrained import packaged_minilm_path
 
@@ -206,7 +206,7 @@ def _source_model(config: TrainConfig, stage: str, models: dict[str, TokenPrunin
 
 def _completed_report(config: TrainConfig, stage: str, checkpoint_dir: str, loader: _DataLoader) -> dict[str, Any]:
     """The report of a stage finished earlier; its settings must be this command's."""
-    metadata = read_metadata(checkpoint_dir)
+    metadata = checkpoints.read_checkpoint_info(checkpoint_dir).metadata
     expected = stage_settings_record(config, stage, loader.num_train)
     if metadata.get("fingerprint") != fingerprint(expected):
         recorded = metadata.get("settings", {})

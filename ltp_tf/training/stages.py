@@ -24,21 +24,22 @@ import keras
 from absl import logging
 
 from ltp_tf import checkpoints
+from ltp_tf.atomic import write_json
 from ltp_tf.data.features import TaskData
 from ltp_tf.data.glue_metrics import primary_metric
 from ltp_tf.models.classifier import TokenPruningClassifier
 from ltp_tf.token_pruning_trainer import TokenPruningTrainer
 from ltp_tf.training import layout
-from ltp_tf.training import progress as progress_lib
+from ltp_tf.training import resume_state
 from ltp_tf.training import teacher_cache
 from ltp_tf.training.batching import TrainBatches, fit_input, steps_per_epoch
-from ltp_tf.training.checkpointing import EvaluateAndCheckpoint
 from ltp_tf.training.config import TrainConfig
 from ltp_tf.training.evaluation import Evaluator
+from ltp_tf.training.evaluation_callback import EvaluateAndSaveState
 from ltp_tf.training.modeling import float32_copy, stage_model, thresholds
 from ltp_tf.training.optim import make_optimizer
 from ltp_tf.training.plugins import StageContext, StagePlugins
-from ltp_tf.training.report import stage_report, write_json
+from ltp_tf.training.report import stage_report
 from ltp_tf.training.runtime import model_scope, resolve_dtype_policy, resolve_jit_compile, seed_random_state
 
 REPORT_FILE = "report.json"
@@ -97,13 +98,13 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
     teacher = _teacher_outputs(config, stage, data)
     model = _compiled_model(context, data, source, plugins)
     seed_random_state(model, config.seed, stage)
-    state = _resume_state(context.work_dir, fingerprint(record), model)
+    state = _progress_to_continue(context.work_dir, fingerprint(record), model)
     evaluator = Evaluator(_student(model), data.task, config.eval_batch_size, config.pad_to_multiple_of,
                           resolve_jit_compile(config.jit_compile))
     dev_split = data.task.dev_splits[0]
-    evaluate_callback = EvaluateAndCheckpoint(
+    evaluate_callback = EvaluateAndSaveState(
         evaluator, data.dev[dev_split], primary_metric(data.task), context.work_dir, state,
-        progress_lib.load_best(context.work_dir), period,
+        resume_state.load_best(context.work_dir), period,
         log_pruning=config.pruning_config(stage).prune_mode != "none")
     start = time.time()
     if state.periods_done < num_periods:
@@ -116,7 +117,7 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
     keep_last = config.no_load or best is None or bool(config.weight_pruning and config.weight_pruning["do_prune"])
     final_period = num_periods if keep_last else best.period
     if final_period != num_periods:
-        model.load_weights(progress_lib.best_weights_file(context.work_dir))
+        model.load_weights(resume_state.best_weights_file(context.work_dir))
     # The last evaluation of this run already measured the final weights if they are its weights.
     reuse = evaluate_callback.last_evaluation if final_period == evaluate_callback.progress.periods_done else None
     evaluations = {split: reuse if split == dev_split and reuse is not None else evaluator.evaluate(values)
@@ -189,7 +190,7 @@ def _fit(context: StageContext, data: TaskData, model: keras.Model, periods_done
                            start_step=first_step, pad_to_multiple_of=config.pad_to_multiple_of,
                            example_inputs=teacher)
     os.makedirs(context.work_dir, exist_ok=True)
-    csv_log = keras.callbacks.CSVLogger(progress_lib.metrics_file(context.work_dir), append=True)
+    csv_log = keras.callbacks.CSVLogger(resume_state.metrics_file(context.work_dir), append=True)
     model.fit(fit_input(batches), epochs=context.total_steps // period, initial_epoch=periods_done,
               steps_per_epoch=period, shuffle=False, callbacks=[*callbacks, csv_log], verbose=config.verbose)
 
@@ -202,29 +203,24 @@ def finalize(checkpoint_dir: str) -> None:
     work_dir = layout.work_dir(checkpoint_dir)
     if not os.path.isdir(work_dir):
         return
-    csv = progress_lib.metrics_file(work_dir)
+    csv = resume_state.metrics_file(work_dir)
     if os.path.isfile(csv):
-        shutil.copyfile(csv, os.path.join(checkpoint_dir, progress_lib.METRICS_FILE))
-    write_json(os.path.join(checkpoint_dir, REPORT_FILE), read_metadata(checkpoint_dir)["report"])
+        shutil.copyfile(csv, os.path.join(checkpoint_dir, resume_state.METRICS_FILE))
+    report = checkpoints.read_checkpoint_info(checkpoint_dir).metadata["report"]
+    write_json(os.path.join(checkpoint_dir, REPORT_FILE), report)
     shutil.rmtree(work_dir)
 
 
-def read_metadata(checkpoint_dir: str) -> dict[str, Any]:
-    """The `checkpoint.json` of a complete checkpoint folder."""
-    with open(os.path.join(checkpoint_dir, checkpoints.METADATA_FILE), encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _resume_state(work_dir: str, expected: str, model: keras.Model) -> progress_lib.Progress:
+def _progress_to_continue(work_dir: str, expected: str, model: keras.Model) -> resume_state.Progress:
     """The progress to continue from: the work folder's if it matches these settings, else a fresh start."""
-    saved = progress_lib.load_progress(work_dir)
+    saved = resume_state.load_progress(work_dir)
     if saved is not None and saved.fingerprint != expected:
         logging.warning("Discarding the interrupted run in %s: it was started with other settings.", work_dir)
         shutil.rmtree(work_dir)
         saved = None
     if saved is None:
-        return progress_lib.Progress(periods_done=0, fingerprint=expected)
-    progress_lib.restore_last(work_dir, model)
+        return resume_state.Progress(periods_done=0, fingerprint=expected)
+    resume_state.restore_last(work_dir, model)
     logging.info("Resuming from %s after %d evaluation period(s).", work_dir, saved.periods_done)
     return saved
 

@@ -17,7 +17,6 @@ written to a temporary name and renamed into place, so one with the final name i
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 
 import keras
@@ -25,7 +24,7 @@ import numpy as np
 from absl import logging
 
 from ltp_tf import checkpoints
-from ltp_tf.atomic import write_folder
+from ltp_tf.atomic import write_folder, write_json
 from ltp_tf.data.features import LabeledFeatures
 from ltp_tf.sparsity.distillation import classifier_forward
 from ltp_tf.token_pruning_trainer import TEACHER_HIDDEN, TEACHER_LOGITS
@@ -78,8 +77,7 @@ def teacher_outputs(cache_root: str, teacher_dir: str, train: LabeledFeatures, h
 
     def write(tmp: str) -> None:
         np.savez(os.path.join(tmp, OUTPUTS_FILE), **outputs)
-        with open(os.path.join(tmp, RECORD_FILE), "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=2, sort_keys=True)
+        write_json(os.path.join(tmp, RECORD_FILE), record, sort_keys=True)
 
     write_folder(folder, write)
     return outputs

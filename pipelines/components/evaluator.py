@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from ltp_tf.atomic import write_json
 from pipelines.component import ExecutionContext, ExecutorResult
 
 EVALUATION_FILE = "evaluation.json"
@@ -74,8 +75,7 @@ def run_evaluator(context: ExecutionContext) -> ExecutorResult:
         "latency_examples": count, "blessed": not reasons, "reasons": reasons,
     }
     out = context.outputs["evaluation"]
-    with open(os.path.join(out, EVALUATION_FILE), "w", encoding="utf-8") as f:
-        json.dump(evaluation, f, indent=2)
+    write_json(os.path.join(out, EVALUATION_FILE), evaluation)
     with open(os.path.join(out, NOT_BLESSED_FILE if reasons else BLESSED_FILE), "w", encoding="utf-8") as f:
         f.write("; ".join(reasons) + "\n")
     message = "blessed" if not reasons else "not blessed: " + "; ".join(reasons)

@@ -4,9 +4,9 @@ shards of `tf.train.Example` (Apache Beam)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 
+from ltp_tf.atomic import write_json
 from pipelines.component import ExecutionContext, ExecutorResult
 
 EXAMPLES_FILE = "examples.json"
@@ -98,6 +98,5 @@ def run_example_gen(context: ExecutionContext) -> ExecutorResult:
     paths = ({split: f"tfds:glue/{task.name}/{split}" for split in splits} if source == "tfds"
              else {split: os.path.join(context.inputs["task_dir"], f"{split}.tsv") for split in splits})
     record = {"task": task.name, "splits": splits, "sources": paths}
-    with open(os.path.join(out_dir, EXAMPLES_FILE), "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
+    write_json(os.path.join(out_dir, EXAMPLES_FILE), record)
     return ExecutorResult(properties={"examples": record})

@@ -4,9 +4,9 @@ midway leaves no version folder TF Serving would load, and the rerun pushes agai
 
 from __future__ import annotations
 
-import json
 import os
 
+from ltp_tf.atomic import write_json
 from pipelines.component import ExecutionContext, ExecutorResult
 from pipelines.components.evaluator import read_evaluation
 
@@ -32,7 +32,6 @@ def run_pusher(context: ExecutionContext) -> ExecutorResult:
                                    verify_max_examples=params.get("verify_max_examples"))
         record = {"pushed": True, "path": result.path, "version": result.version,
                   "models_config": result.models_config}
-    with open(os.path.join(context.outputs["pushed"], PUSH_FILE), "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
+    write_json(os.path.join(context.outputs["pushed"], PUSH_FILE), record)
     message = f"pushed {record['path']}" if record["pushed"] else f"not pushed: {record['reason']}"
     return ExecutorResult(properties={"pushed": record}, message=message)

@@ -15,6 +15,7 @@ import shutil
 
 import numpy as np
 
+from ltp_tf.atomic import write_json
 from pipelines.component import ExecutionContext, ExecutorResult
 
 
@@ -139,6 +140,5 @@ def run_transform(context: ExecutionContext) -> ExecutorResult:
     record = {"task": examples["task"], "max_seq_length": max_seq_length, "splits": counts,
               "lowercase": bool(context.parameters.get("lowercase", True)),
               "source": {"examples": examples_dir, "model": model_dir, "engine": "apache_beam"}}
-    with open(os.path.join(out_dir, "features.json"), "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
+    write_json(os.path.join(out_dir, "features.json"), record)
     return ExecutorResult(properties={"features": record})

@@ -52,3 +52,55 @@ def test_incomplete_folder_is_refused(tmp_path):
         checkpoints.load_checkpoint(str(tmp_path))
     with pytest.raises(FileNotFoundError, match="Checkpoint folder not found"):
         checkpoints.load_checkpoint(str(tmp_path / "absent"))
+
+
+def _folder_with_metadata(tmp_path, text: str | bytes) -> str:
+    path = tmp_path / "checkpoint.json"
+    path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
+    return str(tmp_path)
+
+
+def test_read_checkpoint_info_reads_the_metadata_without_the_model(tmp_path):
+    folder = _folder_with_metadata(tmp_path, '{"task": "sst2", "max_seq_length": 64, "stage": "soft", '
+                                             '"pruning_config": {"prune_mode": "absolute_threshold"}}')
+    info = checkpoints.read_checkpoint_info(folder)
+    assert (info.task, info.max_seq_length, info.family, info.stage, info.prune_mode) == (
+        "sst2", 64, "bert", "soft", "absolute_threshold")
+    assert info.tokenizer_files == (os.path.join(folder, "vocab.txt"),)
+    folder = _folder_with_metadata(tmp_path, '{"task": "rte", "max_seq_length": 8, "family": "roberta"}')
+    info = checkpoints.read_checkpoint_info(folder)
+    assert (info.family, info.stage, info.prune_mode) == ("roberta", None, None)
+    assert info.tokenizer_files == (os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt"))
+
+
+def test_read_checkpoint_info_refuses_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"is not a checkpoint folder: checkpoint\.json not found"):
+        checkpoints.read_checkpoint_info(str(tmp_path))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{", r"checkpoint\.json is not valid JSON"),
+    (b'{"task": "caf\xe9"}', r"checkpoint\.json is not valid JSON \('utf-8' codec can't decode"),
+    ('["sst2", 64]', r"checkpoint\.json must hold a JSON object\. Received: list"),
+    ('{"max_seq_length": 64}', r"`task` in .*checkpoint\.json must be a task name\. Received: task=None"),
+    ('{"task": "sst2", "max_seq_length": "64"}', r"`max_seq_length` in .* must be an integer >= 1\. Received: "
+                                                  r"max_seq_length='64'"),
+    ('{"task": "sst2", "max_seq_length": true}', r"must be an integer >= 1\. Received: max_seq_length=True"),
+    ('{"task": "sst2", "max_seq_length": 64, "family": "gpt2"}', r"`family` in .*checkpoint\.json: Unsupported "
+                                                                 r"model_type='gpt2'"),
+])
+def test_read_checkpoint_info_refuses_garbage(tmp_path, text, message):
+    with pytest.raises(ValueError, match=message):
+        checkpoints.read_checkpoint_info(_folder_with_metadata(tmp_path, text))
+
+
+def test_load_checkpoint_refuses_garbage_metadata_before_loading_the_model(tmp_path, monkeypatch):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\n")
+    target = checkpoints.save_checkpoint(str(tmp_path / "ckpt"), _model(), task="sst2", max_seq_length=8,
+                                         vocabulary_file=str(vocab))
+    with open(os.path.join(target, "checkpoint.json"), "w") as f:
+        f.write('{"task": "sst2"')
+    monkeypatch.setattr(checkpoints.keras.saving, "load_model", lambda *a, **k: pytest.fail("model loaded"))
+    with pytest.raises(ValueError, match="is not valid JSON"):
+        checkpoints.load_checkpoint(target)

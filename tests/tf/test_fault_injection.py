@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from ltp_tf.checkpoints import is_complete, load_checkpoint
-from ltp_tf.training import layout, progress, run
+from ltp_tf.training import layout, resume_state, run
 from tests.core.test_training_run import SEQ, _config, tiny  # noqa: F401  (the module-scoped fixture)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,15 +37,15 @@ if point == "mid_period":  # when the batch of global step 6 is drawn (after the
         return getitem(self, index)
     batching.TrainBatches.__getitem__ = killing_getitem
 elif point == "saving_state":  # the second evaluation of this run, its state half-written
-    from ltp_tf.training import progress
-    write_json, calls = progress._write_json, []
-    def killing_write_json(path, values):
-        if os.path.basename(path) == progress.PROGRESS_FILE:
+    from ltp_tf.training import resume_state
+    write_json, calls = resume_state.write_json, []
+    def killing_write_json(path, value, **options):
+        if os.path.basename(path) == resume_state.PROGRESS_FILE:
             calls.append(path)
             if len(calls) == 2:
                 die()
-        write_json(path, values)
-    progress._write_json = killing_write_json
+        write_json(path, value, **options)
+    resume_state.write_json = killing_write_json
 elif point == "final_checkpoint":  # the checkpoint folder written, not yet renamed into place
     from ltp_tf import atomic
     replace_folder = atomic.replace_folder
@@ -77,7 +77,7 @@ def _kill_at(point, flags):
 
 
 def _periods_done(work):
-    loaded = progress.load_progress(work)
+    loaded = resume_state.load_progress(work)
     return None if loaded is None else loaded.periods_done
 
 

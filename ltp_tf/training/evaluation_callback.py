@@ -1,9 +1,10 @@
-"""`EvaluateAndCheckpoint`: evaluates on dev after every evaluation period and keeps the resumable state.
+"""`EvaluateAndSaveState`: evaluates on dev after every evaluation period and saves the resumable state.
 
 `fit` runs one Keras "epoch" per evaluation period (a data epoch, or `--save_step` steps), so after each
 one this callback adds the dev metrics (and, for pruning stages, kept-token ratios, FLOPs reduction and
 thresholds) to the logs the progress bar and the CSV log show, saves the weights if they are the best on
-dev so far, and saves the state a resumed run continues from.
+dev so far, and saves the state a resumed run continues from (`resume_state`: the stage's work folder,
+not its checkpoint, which `stages` writes when the stage ends).
 """
 
 from __future__ import annotations
@@ -15,17 +16,17 @@ import numpy as np
 
 from ltp_tf.data.features import LabeledFeatures
 from ltp_tf.data.glue_metrics import is_better
-from ltp_tf.training import progress as progress_lib
+from ltp_tf.training import resume_state
 from ltp_tf.training.evaluation import Evaluation, Evaluator
 from ltp_tf.training.modeling import thresholds
 
 
-class EvaluateAndCheckpoint(keras.callbacks.Callback):
+class EvaluateAndSaveState(keras.callbacks.Callback):
     """Evaluates, logs and saves state at the end of every evaluation period.
 
     Args:
         evaluator: evaluates the stage's model.
-        dev: the split that selects the best checkpoint.
+        dev: the split that selects the best weights.
         primary_metric: the metric to maximise.
         work_dir: the stage's work folder.
         progress: the state at the start of this `fit` (periods done, fingerprint, history).
@@ -35,7 +36,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     """
 
     def __init__(self, evaluator: Evaluator, dev: LabeledFeatures, primary_metric: str, work_dir: str,
-                 progress: progress_lib.Progress, best: progress_lib.Best | None, steps_per_period: int,
+                 progress: resume_state.Progress, best: resume_state.Best | None, steps_per_period: int,
                  log_pruning: bool):
         super().__init__()
         self.evaluator = evaluator
@@ -62,12 +63,12 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
                 logs[f"threshold/layer_{i}"] = value
         history = self.progress.history + ({key: _plain(value) for key, value in logs.items()},)
         self.progress = dataclasses.replace(self.progress, periods_done=epoch + 1, history=history)
-        progress_lib.save_last(self.work_dir, self.model, self.progress)
+        resume_state.save_last(self.work_dir, self.model, self.progress)
         self.last_evaluation = evaluation
         score = evaluation.metrics[self.primary_metric]
         if is_better(score, None if self.best is None else self.best.score):
-            self.best = progress_lib.Best(period=epoch + 1, score=score, metrics=evaluation.metrics)
-            progress_lib.mark_last_as_best(self.work_dir, self.best)
+            self.best = resume_state.Best(period=epoch + 1, score=score, metrics=evaluation.metrics)
+            resume_state.mark_last_as_best(self.work_dir, self.best)
 
 
 def _plain(value) -> float:

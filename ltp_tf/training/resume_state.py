@@ -11,6 +11,9 @@ whole. The batch order needs no state: it is a function of the seed and the step
 stage resumed from `last/` continues exactly as the uninterrupted run would have, dropout included.
 `progress.json` records the evaluation periods done, the settings fingerprint (a resumed stage must
 have been started with the same settings) and the logs of every evaluation so far.
+
+This state is not a checkpoint (`ltp_tf.checkpoints`): the stage writes its checkpoint folder when it
+ends, and then deletes the work folder (`stages.finalize`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from ltp_tf.atomic import write_folder
+from ltp_tf.atomic import write_folder, write_json
 from ltp_tf.training.runtime import random_state_variables
 
 WEIGHTS_FILE = "model.weights.h5"
@@ -59,7 +62,7 @@ def save_last(work_dir: str, model: keras.Model, progress: Progress) -> None:
         model.save_weights(os.path.join(folder, WEIGHTS_FILE))
         states = [keras.ops.convert_to_numpy(v) for v in random_state_variables(model)]
         np.savez(os.path.join(folder, RANDOM_STATE_FILE), *states)
-        _write_json(os.path.join(folder, PROGRESS_FILE), dataclasses.asdict(progress))
+        write_json(os.path.join(folder, PROGRESS_FILE), dataclasses.asdict(progress), sort_keys=True, default=float)
 
     write_folder(os.path.join(work_dir, "last"), write)
 
@@ -98,7 +101,7 @@ def mark_last_as_best(work_dir: str, best: Best) -> None:
             os.link(source, os.path.join(folder, WEIGHTS_FILE))
         except OSError:  # a file system without hard links
             shutil.copyfile(source, os.path.join(folder, WEIGHTS_FILE))
-        _write_json(os.path.join(folder, BEST_FILE), dataclasses.asdict(best))
+        write_json(os.path.join(folder, BEST_FILE), dataclasses.asdict(best), sort_keys=True, default=float)
 
     write_folder(os.path.join(work_dir, "best"), write)
 
@@ -117,8 +120,3 @@ def best_weights_file(work_dir: str) -> str:
 
 def metrics_file(work_dir: str) -> str:
     return os.path.join(work_dir, METRICS_FILE)
-
-
-def _write_json(path: str, values: Any) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(values, f, indent=2, sort_keys=True, default=float)
