@@ -145,7 +145,8 @@ def measure_latency(checkpoint_dir: str, task: str, count: int, calibration_coun
 
     from ltp_tf.checkpoints import load_checkpoint
     from ltp_tf.data import read_split, tokenize
-    from ltp_tf.serving import TokenDroppingRunner, benchmarking
+    from ltp_tf.benchmarking import results as benchmarking
+    from ltp_tf.inference import TokenDroppingRunner
     from ltp_tf.serving.text import checkpoint_preprocessor
 
     checkpoint = load_checkpoint(checkpoint_dir)

@@ -52,7 +52,7 @@ _LONG_LENGTHS = flags.DEFINE_list("long_lengths", [], "Also measure long inputs 
 _CALIBRATE_GATE = flags.DEFINE_boolean(
     "calibrate_gate", False, "Also time the pruned model's two schedules (tokens removed / only masked) per engine "
     "(keras_xla, saved_model, onnxruntime) on every dataset's batch-1 inputs and write the length gate they imply to "
-    "<tag>_length_gate.json (ltp_tf.serving.gate).")
+    "<tag>_length_gate.json (ltp_tf.benchmarking.length_gate).")
 _LONG_EXAMPLES = flags.DEFINE_integer("long_examples", 32, "Long inputs per length.", lower_bound=1)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder (default: ../shared/data/glue).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "benchmarks/results", "Where the result files go.")
@@ -79,7 +79,8 @@ def main(argv: list[str]) -> None:
     from ltp_tf.checkpoints import load_checkpoint
     from ltp_tf.data import get_task, read_split, tokenize
     from ltp_tf.flops import count_flops
-    from ltp_tf.serving import TokenDroppingRunner, benchmarking
+    from ltp_tf.benchmarking import results as benchmarking
+    from ltp_tf.inference import TokenDroppingRunner
     from ltp_tf.serving.text import checkpoint_preprocessor
 
     engines = _checked_engines(_ENGINES.value)
@@ -228,7 +229,7 @@ def _calibration_features(task, checkpoint, count: int) -> tuple[dict | None, st
 
 def _predictors(engine: str, models: dict, exports: dict, calibration: dict | None, workdir: str) -> dict:
     """`{"dense": predict, "pruned": predict}` for an engine; each maps a batch to `{"logits", ...}`."""
-    from ltp_tf.serving import TokenDroppingRunner
+    from ltp_tf.inference import TokenDroppingRunner
 
     if engine in ("keras_xla", "keras"):
         runners = {name: TokenDroppingRunner(model, length_bucket=_LENGTH_BUCKET.value,
@@ -261,11 +262,12 @@ def _signature(path: str):
 
 def _calibrate_gate(engines: list[str], model, task, inputs: list[dict], predictors: dict, workdir: str,
                     pruned_checkpoint: str) -> dict:
-    """Per engine, `ltp_tf.serving.gate.choose_min_length` from both schedules timed interleaved on `inputs`."""
+    """Per engine, `ltp_tf.benchmarking.length_gate.choose_min_length` from both schedules timed interleaved on
+    `inputs`."""
     import onnx
 
-    from ltp_tf.serving import TokenDroppingRunner
-    from ltp_tf.serving.gate import choose_min_length
+    from ltp_tf.benchmarking.length_gate import choose_min_length
+    from ltp_tf.inference import TokenDroppingRunner
     from ltp_tf.serving.onnx_export import OnnxPredictor
     from ltp_tf.serving.onnx_graph import build_onnx_graph
 
@@ -292,7 +294,7 @@ def _calibrate_gate(engines: list[str], model, task, inputs: list[dict], predict
 
 
 def _interleaved_twice(predictors: dict, inputs: list[dict]) -> dict:
-    from ltp_tf.serving import benchmarking
+    from ltp_tf.benchmarking import results as benchmarking
 
     benchmarking.time_interleaved(predictors, inputs)  # warm-up
     return benchmarking.time_interleaved(predictors, inputs)
@@ -333,7 +335,7 @@ def _length_scan(model, features: dict[str, np.ndarray], lengths: list[int]) -> 
     repeated or cut to each length: the part that stays as tokens go shows how far pruning can speed up."""
     import time
 
-    from ltp_tf.serving import TokenDroppingRunner
+    from ltp_tf.inference import TokenDroppingRunner
 
     runner = TokenDroppingRunner(model, length_bucket=1)
     tokens = features["token_ids"][0][features["padding_mask"][0] > 0]

@@ -18,7 +18,7 @@ BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
 
 def _batch1_latency_ms(model, features, count: int) -> float:
     """Median batch-1 latency through the token-dropping runner (compiled per length bucket, warmed up)."""
-    from ltp_tf.serving.runner import TokenDroppingRunner
+    from ltp_tf.inference import TokenDroppingRunner
 
     runner = TokenDroppingRunner(model, length_bucket=8)
     rows = [{k: v[i:i + 1] for k, v in features.items()} for i in range(count)]

@@ -56,7 +56,7 @@ def padded_flops_reduction(lengths: np.ndarray, kept: np.ndarray, batch_size: in
     path. Every pruning layer removes tokens, as the runner's default compaction does.
     """
     from ltp_tf.flops import layer_flops
-    from ltp_tf.serving.buckets import round_up_batch, round_up_length
+    from ltp_tf.inference.shape_buckets import round_up_batch, round_up_length
 
     dense = pruned = 0.0
     for start in range(0, len(lengths), batch_size):

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig, count_flops
-from ltp_tf.serving import benchmarking
+from ltp_tf.benchmarking import results as benchmarking
 
 
 def _pruned_model():
