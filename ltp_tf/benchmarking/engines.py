@@ -106,11 +106,13 @@ def masked_predictor(engine: str, model: keras.Model, task: GlueTask, settings: 
     if engine == "onnxruntime":
         import onnx
 
-        from ltp_tf.serving.onnx_export import OnnxPredictor
+        from ltp_tf.serving.onnx_export import OnnxPredictor, with_input_limits
         from ltp_tf.serving.onnx_graph import build_onnx_graph
+        from ltp_tf.serving.signatures import input_limits
 
         path = os.path.join(workdir, "pruned_masked.onnx")
-        onnx.save(build_onnx_graph(model, task, compact_layers=[]), path)
+        graph = build_onnx_graph(model, task, compact_layers=[])
+        onnx.save(with_input_limits(graph, input_limits(model, model.backbone.max_sequence_length)), path)
         return OnnxPredictor(path, settings.threads)
     if engine == "saved_model":
         return signature_predictor(export(pruned_checkpoint, "pruned_masked", workdir, onnx=False,
