@@ -15,7 +15,6 @@ import collections
 import json
 import os
 import tempfile
-import time
 
 import numpy as np
 from absl import app, flags
@@ -31,6 +30,7 @@ def profile(path: str, rows: list[dict[str, np.ndarray]], threads: int | None) -
     """(microseconds per call by op type, mean wall milliseconds per call) of the model at `path`."""
     import onnxruntime
 
+    from ltp_tf.benchmarking.timing import time_interleaved
     from ltp_tf.serving.onnx_export import session_options
 
     options = session_options(threads)
@@ -41,11 +41,7 @@ def profile(path: str, rows: list[dict[str, np.ndarray]], threads: int | None) -
         options.enable_profiling = True
         options.profile_file_prefix = os.path.join(folder, "profile")
         session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        walls = []
-        for row in rows:
-            start = time.perf_counter()
-            session.run(None, row)
-            walls.append(time.perf_counter() - start)
+        walls = time_interleaved({"model": lambda row: session.run(None, row)}, rows)["model"]
         with open(session.end_profiling()) as f:
             events = json.load(f)
     by_type: collections.Counter = collections.Counter()

@@ -141,26 +141,24 @@ def measure_latency(checkpoint_dir: str, task: str, count: int, calibration_coun
     The pruned runner first fits its batch-1 capacities on `calibration_count` training examples (one compiled
     program per call instead of one per pruning layer, as `ltp_tf.benchmark` serves batch 1).
     """
-    import numpy as np
-
+    from ltp_tf.benchmarking.inputs import batches
+    from ltp_tf.benchmarking.results import dense_twin
+    from ltp_tf.benchmarking.timing import median_ms, time_after_warm_up
     from ltp_tf.checkpoints import load_checkpoint
     from ltp_tf.data import read_split, tokenize
-    from ltp_tf.serving import TokenDroppingRunner, benchmarking
+    from ltp_tf.inference import TokenDroppingRunner
     from ltp_tf.serving.text import checkpoint_preprocessor
 
     checkpoint = load_checkpoint(checkpoint_dir)
     examples = read_split(task, checkpoint_task_split(task)).take(count)
     features = tokenize(checkpoint_preprocessor(checkpoint), examples.texts).as_dict()
-    rows = benchmarking.batches(features, 1, count)
+    rows = batches(features, 1, count)
     runners = {"pruned": TokenDroppingRunner(checkpoint.model),
-               "dense": TokenDroppingRunner(benchmarking.dense_twin(checkpoint.model))}
+               "dense": TokenDroppingRunner(dense_twin(checkpoint.model))}
     if calibration_count:
         calibration = read_split(task, "train").take(calibration_count)
         runners["pruned"].fit_capacities(tokenize(checkpoint_preprocessor(checkpoint), calibration.texts).as_dict())
-    predictors = {name: runner for name, runner in runners.items()}
-    benchmarking.time_interleaved(predictors, rows)  # warm-up: compile every length bucket
-    times = benchmarking.time_interleaved(predictors, rows)
-    return {name: 1e3 * float(np.median(values)) for name, values in times.items()}
+    return median_ms(time_after_warm_up(runners, rows))  # the warm-up pass compiles every length bucket
 
 
 def checkpoint_task_split(task: str) -> str:

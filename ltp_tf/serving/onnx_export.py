@@ -70,7 +70,7 @@ def replace_erfc(path: str) -> int:
     return count
 
 
-def _with_input_limits(model, limits: dict[str, int]):
+def with_input_limits(model, limits: dict[str, int]):
     """`model` (an `onnx.ModelProto`) with `limits` (`signatures.input_limits`) in its metadata."""
     import onnx
 
@@ -102,7 +102,7 @@ def write_onnx(model, task, archive_factory, output_path: str, limits: dict[str,
         graph, method = onnx_graph.build_onnx_graph(model, task, compact_min_length=compact_min_length), "fused"
     tmp = temporary_name(output_path)
     try:
-        onnx.save(_with_input_limits(graph, limits), tmp)
+        onnx.save(with_input_limits(graph, limits), tmp)
         os.replace(tmp, output_path)
     finally:
         if os.path.exists(tmp):

@@ -24,7 +24,7 @@ the `TensorSpec`s, ranks by `tf.ensure_shape` (a loaded signature does not check
 
 Pruned tokens are physically removed inside the graph (`drop_tokens=True`: each layer gathers the kept
 tokens and pads only to the longest kept row), so later layers really run on fewer tokens. Shapes are
-dynamic, so the graph runs without XLA (XLA needs static shapes; see `ltp_tf.serving.runner` for that).
+dynamic, so the graph runs without XLA (XLA needs static shapes; see `ltp_tf.inference.token_dropping` for that).
 The length gate (`compact_min_length` > 0): a batch whose longest input has fewer positions runs the
 mask-only schedule of the same model (pruned tokens masked, not removed: no gather ops) through a
 `tf.cond`; outputs are the same either way.

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import numpy as np
 
@@ -17,20 +16,15 @@ EVALUATION_FILE = "evaluation.json"
 BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
 
 
-def _batch1_latency_ms(model, features, count: int) -> float:
-    """Median batch-1 latency through the token-dropping runner (compiled per length bucket, warmed up)."""
-    from ltp_tf.serving.runner import TokenDroppingRunner
+def _batch1_latency_ms(models: dict, features: dict[str, np.ndarray], count: int) -> dict[str, float]:
+    """Median batch-1 latency of each model through the token-dropping runner (compiled per length bucket,
+    warmed up), the models timed call by call in turn on the same `count` examples."""
+    from ltp_tf.benchmarking.inputs import batches
+    from ltp_tf.benchmarking.timing import median_ms, time_after_warm_up
+    from ltp_tf.inference import TokenDroppingRunner
 
-    runner = TokenDroppingRunner(model, length_bucket=8)
-    rows = [{k: v[i:i + 1] for k, v in features.items()} for i in range(count)]
-    for row in rows:
-        runner(row)  # compile every bucket first
-    times = []
-    for row in rows:
-        start = time.perf_counter()
-        runner(row)
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
+    runners = {role: TokenDroppingRunner(model, length_bucket=8) for role, model in models.items()}
+    return median_ms(time_after_warm_up(runners, batches(features, 1, count)))
 
 
 def run_evaluator(context: ExecutionContext) -> ExecutorResult:
@@ -61,7 +55,7 @@ def run_evaluator(context: ExecutionContext) -> ExecutorResult:
     with np.load(os.path.join(context.inputs["features"], f"{split}.npz")) as arrays:
         count = min(int(params.get("latency_examples", 32)), len(arrays["labels"]))
         features = {k: arrays[k][:count] for k in ("token_ids", "segment_ids", "padding_mask")}
-    latency = {role: _batch1_latency_ms(models[role], features, count) for role in models}
+    latency = _batch1_latency_ms(models, features, count)
 
     reasons = []
     if drop_points > float(params["max_metric_drop"]):

@@ -20,7 +20,7 @@ from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningCon
 from ltp_tf.checkpoints import is_complete, load_checkpoint, save_checkpoint
 from ltp_tf.data import get_task, read_split, tokenize
 from ltp_tf.serving.exporter import export_checkpoint
-from ltp_tf.serving.runner import TokenDroppingRunner
+from ltp_tf.inference import TokenDroppingRunner
 from ltp_tf.serving.text import checkpoint_preprocessor
 from tests.hf_models import write_hf_model
 

@@ -18,7 +18,7 @@ With capacities learned from sample inputs (`fit_capacities`), a call runs all s
 instead, cutting each compaction layer's output to a static length; a batch that keeps more tokens than
 that is detected in the program and recomputed segment by segment, so outputs never change.
 Each segment is compiled once per input shape (`tf.function(jit_compile=True)` on TensorFlow, `jax.jit`
-on JAX), so the number of programs is bounded by the number of buckets (`ltp_tf.serving.buckets`). A
+on JAX), so the number of programs is bounded by the number of buckets (`ltp_tf.inference.shape_buckets`). A
 token pruned at layer p still goes through p's attention (it was needed to score it) but not through
 p's feed-forward network, exactly as the hard-masked model counts it. Padded slots are dead tokens
 (masked keys, no score, never kept), so outputs equal the hard-masked model's (`drop_tokens=False`)
@@ -36,8 +36,8 @@ from ltp_tf.layers import token_scoring
 from ltp_tf.layers.encoder_block import TokenPruningEncoderBlock
 from ltp_tf.models.backbone import TokenPruningBackbone
 from ltp_tf.models.classifier import TokenPruningClassifier
-from ltp_tf.serving.buckets import round_up_batch, round_up_length
-from ltp_tf.serving.compile import compile_function
+from ltp_tf.inference.compilation import compile_function
+from ltp_tf.inference.shape_buckets import round_up_batch, round_up_length
 
 
 class TokenDroppingRunner:
@@ -47,7 +47,7 @@ class TokenDroppingRunner:
         model: a `TokenPruningClassifier` or `TokenPruningBackbone`. Its weights are read at call time
             (the runner holds no copy).
         length_bucket: sequence lengths (the input's and every layer's kept length) are rounded up to a
-            power of two below this and to a multiple of it above (`ltp_tf.serving.buckets`), so compiled
+            power of two below this and to a multiple of it above (`ltp_tf.inference.shape_buckets`), so compiled
             programs are reused. 1 = exact lengths (the most programs).
         pad_batch: pad each batch up to a power of two with dead rows (bounded programs per batch size).
         max_batch_size: larger inputs are split into chunks of at most this many rows.

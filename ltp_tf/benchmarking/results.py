@@ -1,11 +1,12 @@
-"""Benchmark pieces: a dense twin of a pruned model, interleaved timing, the results table and its files.
+"""A benchmark's results: one `Row` per engine and measure, the goals, the Markdown table and the result files.
 
-Dense and pruned are timed call by call in turn (dense, pruned, dense, ...) on the same batches, so a
-change in machine load affects both alike. Speedup is dense time / pruned time (latency) or pruned
-throughput / dense throughput; it is set beside the FLOPs reduction (`ltp_tf.flops`) of the same
-examples, and the goals of issue 5 (speedup >= 0.85 x FLOPs reduction at batch 1, >= 0.75 x at batch 32).
-The FLOPs reduction is LTP's (unpadded lengths); the padded one counts what an engine really computes
-when a batch is padded to its longest (kept) row, the bound padded batching puts on the speedup.
+Speedup is dense time / pruned time (latency) or pruned throughput / dense throughput; it is set beside the
+FLOPs reduction (`ltp_tf.flops`) of the same examples, and the goals (`GOALS`: speedup / FLOPs reduction by
+batch size). The FLOPs reduction is LTP's (unpadded lengths); the padded one
+(`ltp_tf.benchmarking.padded_flops`) counts what an engine really computes when a batch is padded to its
+longest (kept) row, the bound padded batching puts on the speedup. `write_results` writes `<stem>.csv`,
+`<stem>.md`, `<stem>.json` and the plots (`ltp_tf.benchmarking.plots`). The dense baseline is `dense_twin`:
+the same weights with pruning off.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-import time
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
 from ltp_tf.atomic import write_json
+from ltp_tf.benchmarking.plots import plot, plot_length
 from ltp_tf.models.classifier import TokenPruningClassifier
 
 # Minimum speedup / FLOPs-reduction ratio the issue asks for, by batch size (batch 1: inputs of >= 64 tokens).
@@ -36,52 +37,6 @@ def dense_twin(model: TokenPruningClassifier) -> TokenPruningClassifier:
     twin({"token_ids": np.ones((1, 4), "int32")})
     twin.set_weights(model.get_weights())
     return twin
-
-
-def batches(features: dict[str, np.ndarray], batch_size: int, count: int | None = None) -> list[dict[str, np.ndarray]]:
-    """Consecutive batches of `features` (first `count` examples), each cut to its longest row."""
-    from ltp_tf.data import trim_to_longest
-
-    total = len(features["token_ids"]) if count is None else min(count, len(features["token_ids"]))
-    return [trim_to_longest({key: value[start:min(start + batch_size, total)] for key, value in features.items()})
-            for start in range(0, total, batch_size)]
-
-
-def padded_flops_reduction(lengths: np.ndarray, kept: np.ndarray, batch_size: int, hidden_dim: int,
-                           intermediate_dim: int, length_bucket: int = 1, pad_batch: bool = False) -> float:
-    """Dense / pruned FLOPs as executed with padding: each batch padded to its longest (kept) row.
-
-    Batches are consecutive rows. Lengths are rounded up as the runner does (`length_bucket`, batch to a
-    power of two with `pad_batch`); `length_bucket=1, pad_batch=False` is the in-graph (SavedModel, ONNX)
-    path. Every pruning layer removes tokens, as the runner's default compaction does.
-    """
-    from ltp_tf.flops import layer_flops
-    from ltp_tf.serving.buckets import round_up_batch, round_up_length
-
-    dense = pruned = 0.0
-    for start in range(0, len(lengths), batch_size):
-        rows = slice(start, start + batch_size)
-        count = len(lengths[rows])
-        rows_run = round_up_batch(count) if pad_batch else count
-        length = round_up_length(int(lengths[rows].max()), length_bucket, 10**9)
-        dense += rows_run * kept.shape[1] * float(layer_flops(hidden_dim, intermediate_dim, length, length))
-        for layer in range(kept.shape[1]):
-            out = min(length, round_up_length(int(kept[rows, layer].max()), length_bucket, 10**9))
-            pruned += rows_run * float(layer_flops(hidden_dim, intermediate_dim, length, out))
-            length = out
-    return dense / pruned
-
-
-def time_interleaved(predictors: dict[str, Callable[[dict], Any]],
-                     inputs: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Seconds per call of every predictor on every input, the predictors called in turn per input."""
-    times: dict[str, list[float]] = {name: [] for name in predictors}
-    for batch in inputs:
-        for name, predict in predictors.items():
-            start = time.perf_counter()
-            predict(batch)
-            times[name].append(time.perf_counter() - start)
-    return {name: np.asarray(values) for name, values in times.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,69 +165,3 @@ def write_results(rows: list[Row], info: dict[str, Any], output_dir: str, stem: 
     write_json(paths["json"], {"rows": records, "info": info}, default=str)
     plot(rows, paths["png"], title=stem)
     return paths
-
-
-def plot(rows: list[Row], path: str, title: str) -> None:
-    """Grouped bars: speedup per measure and engine, with the FLOPs reduction and the goals as lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [dataclasses.replace(r, measure=f"{r.dataset} {r.measure}".strip()) for r in rows]
-    measures = list(dict.fromkeys(row.measure for row in rows))
-    engines = list(dict.fromkeys(row.engine for row in rows))
-    width = 0.8 / len(engines)
-    figure, axis = plt.subplots(figsize=(max(7, 1.8 * len(measures)), 4.5))
-    for i, engine in enumerate(engines):
-        values = [next((r.speedup for r in rows if r.engine == engine and r.measure == m), np.nan) for m in measures]
-        axis.bar(np.arange(len(measures)) + (i - (len(engines) - 1) / 2) * width, values, width, label=engine)
-    for j, measure in enumerate(measures):
-        row = next(r for r in rows if r.measure == measure)
-        span = (j - 0.45, j + 0.45)
-        axis.plot(span, [row.flops_reduction] * 2, "k--", linewidth=1.2,
-                  label="FLOPs reduction" if j == 0 else None)
-        if row.goal is not None:
-            axis.plot(span, [row.goal * row.flops_reduction] * 2, "r:", linewidth=1.2,
-                      label="goal (x FLOPs reduction)" if j == 0 else None)
-    axis.axhline(1.0, color="grey", linewidth=0.6)
-    axis.set_xticks(np.arange(len(measures)), [m.replace("_", " ") for m in measures], fontsize=8)
-    axis.set_ylabel("speedup of pruned over dense")
-    axis.set_title(title, fontsize=10)
-    axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-
-
-def plot_length(rows: list[Row], path: str, title: str) -> None:
-    """Speedup against mean input length, one panel per batch size: per engine against its own dense twin
-    (solid) and against the fastest dense engine (dashed), the FLOPs reduction as the reference line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in rows if r.measure.startswith("throughput") or r.measure == "latency_b1_median_ms"]
-    measures = list(dict.fromkeys(r.measure for r in rows))
-    figure, axes = plt.subplots(1, len(measures), figsize=(5.5 * len(measures), 4.2), squeeze=False)
-    for axis, measure in zip(axes[0], measures):
-        selected = sorted((r for r in rows if r.measure == measure), key=lambda r: r.mean_tokens)
-        for engine in dict.fromkeys(r.engine for r in selected):
-            points = [r for r in selected if r.engine == engine]
-            line, = axis.plot([r.mean_tokens for r in points], [r.speedup for r in points], "o-", label=engine)
-            if points[0].fastest_dense is not None:
-                axis.plot([r.mean_tokens for r in points], [r.speedup_vs_fastest_dense for r in points], "x--",
-                          color=line.get_color(), label=f"{engine} vs fastest dense")
-        flops = {r.mean_tokens: r.flops_reduction for r in selected}
-        axis.plot(list(flops), list(flops.values()), "k-", linewidth=2, label="FLOPs reduction")
-        axis.axhline(1.0, color="grey", linewidth=0.6)
-        axis.set_xscale("log", base=2)
-        axis.set_xlabel("mean input tokens")
-        axis.set_ylabel("speedup of pruned over dense")
-        axis.set_title(measure.replace("_", " "), fontsize=9)
-        axis.legend(fontsize=6)
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)

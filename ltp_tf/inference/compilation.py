@@ -1,7 +1,7 @@
 """Backend-specific compilation of pure Keras functions: `tf.function` (TensorFlow) or `jax.jit` (JAX).
 
 Compiled functions are specialised to the shapes of their inputs (one program per shape), so callers
-bucket shapes (`ltp_tf.serving.buckets`). On other backends, functions run eagerly.
+bucket shapes (`ltp_tf.inference.shape_buckets`). On other backends, functions run eagerly.
 """
 
 from __future__ import annotations

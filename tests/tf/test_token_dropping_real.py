@@ -5,7 +5,7 @@ import pytest
 
 from ltp_tf import packaged_minilm_path
 from ltp_tf.data import get_task, load_preprocessor, read_split, tokenize, trim_to_longest
-from ltp_tf.serving import TokenDroppingRunner
+from ltp_tf.inference import TokenDroppingRunner
 from ltp_tf.serving.verify import keras_reference
 from tests.tf.serving_helpers import minilm_classifier
 

@@ -1,9 +1,9 @@
-"""`ltp_tf.serving.gate.choose_min_length`: the length gate from timings of both schedules."""
+"""`ltp_tf.benchmarking.length_gate.choose_min_length`: the length gate from timings of both schedules."""
 
 import numpy as np
 import pytest
 
-from ltp_tf.serving.gate import choose_min_length, length_buckets
+from ltp_tf.benchmarking.length_gate import choose_min_length, length_buckets
 
 
 def test_length_buckets():

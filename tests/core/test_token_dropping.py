@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
-from ltp_tf.serving import TokenDroppingRunner, round_up_batch, round_up_length
+from ltp_tf.inference import TokenDroppingRunner, round_up_batch, round_up_length
 
 MAX_LEN = 40
 JIT = keras.backend.backend() == "jax"  # the cheaper mode for the checks that do not depend on it

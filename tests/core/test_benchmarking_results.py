@@ -1,12 +1,12 @@
-"""Benchmark helpers: the dense twin, padded FLOPs, the results files (no timing is asserted)."""
+"""`ltp_tf.benchmarking.results`: the dense twin, the result rows and their files (with the plots)."""
 
 import os
 
 import keras
 import numpy as np
 
-from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig, count_flops
-from ltp_tf.serving import benchmarking
+from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
+from ltp_tf.benchmarking import results
 
 
 def _pruned_model():
@@ -20,7 +20,7 @@ def _pruned_model():
 
 def test_dense_twin_has_the_same_weights_and_prunes_nothing():
     model = _pruned_model()
-    twin = benchmarking.dense_twin(model)
+    twin = results.dense_twin(model)
     assert twin.backbone.pruning_config.prune_mode == "none"
     assert model.backbone.pruning_config.prune_mode == "absolute_threshold"
     for a, b in zip(model.weights, twin.weights):
@@ -30,23 +30,12 @@ def test_dense_twin_has_the_same_weights_and_prunes_nothing():
     assert (kept == 6).all()
 
 
-def test_padded_flops_reduction():
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(5, 40, size=20)
-    kept = np.stack([lengths, np.maximum(lengths // 2, 1), np.maximum(lengths // 4, 1)], axis=1)
-    unpadded = count_flops(64, 256, lengths, kept).reduction
-    one_by_one = benchmarking.padded_flops_reduction(lengths, kept, 1, 64, 256)
-    np.testing.assert_allclose(one_by_one, unpadded, rtol=1e-12)  # batch 1, exact lengths: nothing padded
-    padded = benchmarking.padded_flops_reduction(lengths, kept, 8, 64, 256, length_bucket=8, pad_batch=True)
-    assert 1.0 < padded < unpadded  # kept lengths vary more than input lengths: padding costs pruning more
-
-
 def test_results_files(tmp_path):
-    rows = [benchmarking.Row("keras_xla", "latency_b1_median_ms", 1, 10.0, 6.0, 2.0, 1.8, 1e-7),
-            benchmarking.Row("keras_xla", "throughput_b32_per_s", 32, 100.0, 160.0, 2.0, 1.7, 1e-7)]
+    rows = [results.Row("keras_xla", "latency_b1_median_ms", 1, 10.0, 6.0, 2.0, 1.8, 1e-7),
+            results.Row("keras_xla", "throughput_b32_per_s", 32, 100.0, 160.0, 2.0, 1.7, 1e-7)]
     assert rows[0].speedup == 10.0 / 6.0 and rows[1].speedup == 1.6
     assert rows[0].to_dict()["goal_met"] is True and rows[1].to_dict()["goal_met"] is False  # 0.83 >= 0.8; 0.8 < 0.85
-    paths = benchmarking.write_results(rows, {"machine": "test"}, str(tmp_path), "run")
+    paths = results.write_results(rows, {"machine": "test"}, str(tmp_path), "run")
     assert sorted(os.listdir(tmp_path)) == ["run.csv", "run.json", "run.md", "run.png"]
     with open(paths["md"]) as f:
         table = f.read()
@@ -55,12 +44,12 @@ def test_results_files(tmp_path):
 
 def test_fastest_dense_short_input_goal_and_length_plot(tmp_path):
     def row(engine, dataset, tokens, dense, pruned):
-        return benchmarking.Row(engine, "latency_b1_median_ms", 1, dense, pruned, 2.0, 2.0, 0.0, dataset, tokens)
+        return results.Row(engine, "latency_b1_median_ms", 1, dense, pruned, 2.0, 2.0, 0.0, dataset, tokens)
 
-    rows = benchmarking.with_fastest_dense([row("onnxruntime", "sst2", 25, 4.0, 3.0),
-                                            row("saved_model", "sst2", 25, 10.0, 5.0),
-                                            row("onnxruntime", "long256", 256, 40.0, 25.0),
-                                            row("saved_model", "long256", 256, 30.0, 20.0)])
+    rows = results.with_fastest_dense([row("onnxruntime", "sst2", 25, 4.0, 3.0),
+                                       row("saved_model", "sst2", 25, 10.0, 5.0),
+                                       row("onnxruntime", "long256", 256, 40.0, 25.0),
+                                       row("saved_model", "long256", 256, 30.0, 20.0)])
     assert [(r.fastest_dense_engine, r.fastest_dense) for r in rows] == [
         ("onnxruntime", 4.0), ("onnxruntime", 4.0), ("saved_model", 30.0), ("saved_model", 30.0)]
     short_fast, short_slow, long_onnx, long_saved = (r.to_dict() for r in rows)
@@ -68,5 +57,5 @@ def test_fastest_dense_short_input_goal_and_length_plot(tmp_path):
     assert short_fast["goal"] == 0.5 and short_fast["goal_met"] is True  # < 64 tokens: only "not slower"
     assert long_saved["goal"] == 0.8 and long_saved["goal_met"] is False  # 1.5x of 2x FLOPs: 0.75 < 0.8
     assert long_onnx["speedup_vs_fastest_dense"] == 1.2
-    paths = benchmarking.write_results(rows, {}, str(tmp_path), "run")
+    paths = results.write_results(rows, {}, str(tmp_path), "run")
     assert os.path.getsize(paths["length_png"]) > 0

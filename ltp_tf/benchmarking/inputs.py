@@ -1,0 +1,54 @@
+"""The inputs a benchmark times: dev batches, long inputs made of dev text, and the runner's calibration sentences.
+
+A batch is a dict of `(batch, seq)` int arrays `{"token_ids", "segment_ids", "padding_mask"}` (the features of
+`ltp_tf.data.tokenize`), cut to its longest row.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ltp_tf.checkpoints import Checkpoint
+    from ltp_tf.data.glue import GlueTask
+
+
+def batches(features: dict[str, np.ndarray], batch_size: int, count: int | None = None) -> list[dict[str, np.ndarray]]:
+    """Consecutive batches of `features` (first `count` examples), each cut to its longest row."""
+    from ltp_tf.data import trim_to_longest
+
+    total = len(features["token_ids"]) if count is None else min(count, len(features["token_ids"]))
+    return [trim_to_longest({key: value[start:min(start + batch_size, total)] for key, value in features.items()})
+            for start in range(0, total, batch_size)]
+
+
+def long_inputs(features: dict[str, np.ndarray], length: int, count: int) -> dict[str, np.ndarray]:
+    """`count` inputs of exactly `length` tokens: `[CLS]` + consecutive dev tokens (without their own [CLS]/[SEP]
+    and padding, concatenated and reused cyclically if too few) + `[SEP]`, one segment."""
+    mask = features["padding_mask"] > 0
+    cls, sep = int(features["token_ids"][0, 0]), int(features["token_ids"][0, mask[0].sum() - 1])
+    stream = np.concatenate([row[m][1:-1] for row, m in zip(features["token_ids"], mask)])
+    stream = stream[(stream != cls) & (stream != sep)]
+    body = np.resize(stream, count * (length - 2)).reshape(count, length - 2)
+    ids = np.concatenate([np.full((count, 1), cls), body, np.full((count, 1), sep)], axis=1).astype(np.int32)
+    return {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids)}
+
+
+def calibration_features(task: GlueTask, checkpoint: Checkpoint, count: int,
+                         data_dir: str | None) -> tuple[dict[str, np.ndarray] | None, str]:
+    """The first `count` training examples of `task`, tokenized as `checkpoint` tokenizes (the runner fits its
+    capacities on them, not on dev), and a note of what was fitted; `(None, why not)` when `count` is 0 or
+    there is no training split."""
+    from ltp_tf.data import read_split, tokenize
+    from ltp_tf.serving.text import checkpoint_preprocessor
+
+    if not count:
+        return None, "off (--calibration_examples=0): every call runs segment by segment"
+    try:
+        examples = read_split(task, "train", data_dir).take(count)
+    except FileNotFoundError as error:
+        return None, f"off: no training split to fit them on ({error})"
+    features = tokenize(checkpoint_preprocessor(checkpoint), examples.texts).as_dict()
+    return features, f"fitted on the first {len(examples)} {task.name} training examples at batch 1"
