@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.models.surgery import without_token_pruning
 
 # Minimum speedup / FLOPs-reduction ratio the issue asks for, by batch size (batch 1: inputs of >= 64 tokens).
 GOALS = {1: 0.8, 32: 0.85}
@@ -28,14 +29,7 @@ GOAL_MIN_TOKENS_B1 = 64
 
 def dense_twin(model: TokenPruningClassifier) -> TokenPruningClassifier:
     """The same classifier with the same weights and no token pruning."""
-    config = model.get_config()
-    config["backbone"]["config"]["pruning_config"] = {**config["backbone"]["config"]["pruning_config"],
-                                                      "prune_mode": "none", "masking_mode": "hard"}
-    config["backbone"]["config"]["drop_tokens"] = False
-    twin = TokenPruningClassifier.from_config(config)
-    twin({"token_ids": np.ones((1, 4), "int32")})
-    twin.set_weights(model.get_weights())
-    return twin
+    return without_token_pruning(model)
 
 
 def batches(features: dict[str, np.ndarray], batch_size: int, count: int | None = None) -> list[dict[str, np.ndarray]]:
