@@ -6,8 +6,8 @@
   stores, the benchmark's dense twin and the distillation teacher are all made this way.
 - `without_token_pruning(model)`: `with_settings` for the dense twin of a pruned model
   (`prune_mode="none"`, hard masking, no token removal).
-- `copy_weights_by_path(source, target)`: copies weights between two models by variable path (below each
-  model's own name), checking every path and shape before anything is assigned. The pretrained loaders
+- `copy_weights_by_path(source, target)`: copies weights between two models by variable path (from each
+  model's own sublayers down), checking every path and shape before anything is assigned. The pretrained loaders
   (`ltp_tf.models.pretrained`) use it with keras_hub's paths mapped onto ours.
 
 This is the only module that edits a serialized classifier's config.
