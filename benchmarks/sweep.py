@@ -142,7 +142,7 @@ def measure_latency(checkpoint_dir: str, task: str, count: int, calibration_coun
     program per call instead of one per pruning layer, as `ltp_tf.benchmark` serves batch 1).
     """
     from ltp_tf.benchmarking.inputs import batches
-    from ltp_tf.benchmarking.results import dense_twin
+    from ltp_tf.models.surgery import without_token_pruning
     from ltp_tf.benchmarking.timing import median_ms, time_after_warm_up
     from ltp_tf.checkpoints import load_checkpoint
     from ltp_tf.data import read_split, tokenize
@@ -154,7 +154,7 @@ def measure_latency(checkpoint_dir: str, task: str, count: int, calibration_coun
     features = tokenize(checkpoint_preprocessor(checkpoint), examples.texts).as_dict()
     rows = batches(features, 1, count)
     runners = {"pruned": TokenDroppingRunner(checkpoint.model),
-               "dense": TokenDroppingRunner(dense_twin(checkpoint.model))}
+               "dense": TokenDroppingRunner(without_token_pruning(checkpoint.model))}
     if calibration_count:
         calibration = read_split(task, "train").take(calibration_count)
         runners["pruned"].fit_capacities(tokenize(checkpoint_preprocessor(checkpoint), calibration.texts).as_dict())

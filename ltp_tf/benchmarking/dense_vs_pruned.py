@@ -27,6 +27,7 @@ import numpy as np
 
 from ltp_tf.benchmarking.engines import ENGINES, EngineSettings
 from ltp_tf.benchmarking.timing import Predictor
+from ltp_tf.models.surgery import without_token_pruning
 
 if TYPE_CHECKING:
     import keras
@@ -132,7 +133,7 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
     workdir = tempfile.mkdtemp(prefix="tmp-", dir=config.output_dir)
     pruned_path = config.checkpoint or _build_checkpoint(config, os.path.join(workdir, "pruned"))
     pruned = load_checkpoint(pruned_path)
-    dense_model = results.dense_twin(pruned.model)
+    dense_model = without_token_pruning(pruned.model)
     task = get_task(pruned.task)
     backbone = pruned.model.backbone
     config.check_lengths(backbone.max_sequence_length)

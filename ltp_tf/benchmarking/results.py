@@ -5,7 +5,7 @@ FLOPs reduction (`ltp_tf.flops`) of the same examples, and the goals (`GOALS`: s
 batch size). The FLOPs reduction is LTP's (unpadded lengths); the padded one
 (`ltp_tf.benchmarking.padded_flops`) counts what an engine really computes when a batch is padded to its
 longest (kept) row, the bound padded batching puts on the speedup. `write_results` writes `<stem>.csv`,
-`<stem>.md`, `<stem>.json` and the plots (`ltp_tf.benchmarking.plots`). The dense baseline is `dense_twin`:
+`<stem>.md`, `<stem>.json` and the plots (`ltp_tf.benchmarking.plots`). The dense baseline is `ltp_tf.models.surgery.without_token_pruning`:
 the same weights with pruning off.
 """
 
@@ -20,23 +20,10 @@ import numpy as np
 
 from ltp_tf.atomic import write_json
 from ltp_tf.benchmarking.plots import plot, plot_length
-from ltp_tf.models.classifier import TokenPruningClassifier
 
 # Minimum speedup / FLOPs-reduction ratio the issue asks for, by batch size (batch 1: inputs of >= 64 tokens).
 GOALS = {1: 0.8, 32: 0.85}
 GOAL_MIN_TOKENS_B1 = 64
-
-
-def dense_twin(model: TokenPruningClassifier) -> TokenPruningClassifier:
-    """The same classifier with the same weights and no token pruning."""
-    config = model.get_config()
-    config["backbone"]["config"]["pruning_config"] = {**config["backbone"]["config"]["pruning_config"],
-                                                      "prune_mode": "none", "masking_mode": "hard"}
-    config["backbone"]["config"]["drop_tokens"] = False
-    twin = TokenPruningClassifier.from_config(config)
-    twin({"token_ids": np.ones((1, 4), "int32")})
-    twin.set_weights(model.get_weights())
-    return twin
 
 
 @dataclasses.dataclass(frozen=True)

@@ -70,7 +70,7 @@ class TokenDroppingRunner:
                  pad_batch: bool = True, max_batch_size: int = 128, sort_by_length: bool = True,
                  jit_compile: bool = True, compact_layers: Sequence[int] | None = None, compact_min_length: int = 0):
         if isinstance(model, TokenPruningClassifier):
-            self.backbone, self.head = model.backbone, model.output_dense
+            self.backbone, self.head = model.backbone, model.head
         elif isinstance(model, TokenPruningBackbone):
             self.backbone, self.head = model, None
         else:
@@ -260,13 +260,13 @@ class TokenDroppingRunner:
             else:
                 state, lengths = args
                 residual, attention, token_mask = _unpack_state(state, self.backbone.hidden_dim)
-                hidden = self.blocks[start - 1]._feed_forward(residual, attention, False)
+                hidden = self.blocks[start - 1].feed_forward(residual, attention, False)
             token_mask = ops.cast(token_mask, "bool")
             counts = []
             for block in self.blocks[start:end]:
                 attention, token_mask = self._attend(block, hidden, token_mask, lengths)
                 counts.append(ops.sum(ops.cast(token_mask, "int32"), axis=1))
-                hidden = block._feed_forward(hidden, attention, False)
+                hidden = block.feed_forward(hidden, attention, False)
             if end is None:
                 kept = (ops.stack(counts, axis=1) if counts  # empty when the last layer is a compaction layer
                         else ops.zeros((ops.shape(hidden)[0], 0), "int32"))
@@ -299,18 +299,16 @@ class TokenDroppingRunner:
     @staticmethod
     def _attend(block: TokenPruningEncoderBlock, hidden, token_mask, lengths):
         """`block`'s attention output and its hard keep mask (the live tokens it passes on)."""
-        attention, probs = block._self_attention(hidden, token_mask, False)
+        attention, probs = block.attend(hidden, token_mask, False)
         if not block.prunes:
             return attention, token_mask
-        config = block.pruning_config
-        scores = token_scoring.token_importance(probs, token_mask, config.scoring_mode, config.score_reference_length)
-        return attention, block._hard_keep_mask(scores, token_mask, lengths)
+        return attention, block.hard_keep_mask(block.score_tokens(probs, token_mask), token_mask, lengths)
 
     def _head(self, hidden) -> dict[str, Any]:
         pooled = self.backbone.pool(hidden)
         outputs = {"pooled_output": pooled}
         if self.head is not None:
-            outputs["logits"] = self.head(pooled)
+            outputs["logits"] = self.head(pooled, training=False)
         return outputs
 
 

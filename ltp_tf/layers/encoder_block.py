@@ -235,10 +235,8 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
         if sentence_lengths is None:
             sentence_lengths = ops.sum(ops.cast(token_mask, "int32"), axis=1)
 
-        attention_output, attention_probs = self._self_attention(hidden_states, token_mask, training)
-        scores = token_scoring.token_importance(
-            attention_probs, token_mask, self.pruning_config.scoring_mode,
-            self.pruning_config.score_reference_length)  # (batch, seq)
+        attention_output, attention_probs = self.attend(hidden_states, token_mask, training)
+        scores = self.score_tokens(attention_probs, token_mask)  # (batch, seq)
 
         soft = bool(training) and self.pruning_config.learned and self.prunes
         if soft and self.pruning_config.soft_mask == "straight_through":
@@ -250,7 +248,7 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
                                                      self.pruning_config.temperature)
             new_token_mask = token_mask
         else:
-            new_token_mask = self._hard_keep_mask(scores, token_mask, sentence_lengths)
+            new_token_mask = self.hard_keep_mask(scores, token_mask, sentence_lengths)
             keep_mask = ops.cast(new_token_mask, "float32")
 
         kept_positions = ops.broadcast_to(ops.arange(seq_len, dtype="int32")[None, :], (batch_size, seq_len))
@@ -266,7 +264,7 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
             output_mask = ops.take_along_axis(keep_mask, order, axis=1)
             kept_positions = order
 
-        outputs = self._feed_forward(residual, attention_output, training)  # (batch, seq', hidden)
+        outputs = self.feed_forward(residual, attention_output, training)  # (batch, seq', hidden)
         if soft:
             outputs = outputs * ops.cast(output_mask, outputs.dtype)[:, :, None]
             self.add_loss(self.pruning_config.mask_loss_weight * token_scoring.masked_mean(keep_mask, token_mask))
@@ -278,7 +276,22 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
             "keep_mask": keep_mask,
         }
 
-    def _self_attention(self, hidden_states, token_mask, training):
+    # ------------------------------------------------------------------ steps
+    # `call` is attend -> score_tokens -> keep mask -> (gather the kept tokens) -> feed_forward. The steps are
+    # public so that a caller can run a block in pieces (`ltp_tf.inference.token_dropping` removes the pruned tokens
+    # between a block's attention and its feed-forward network); they hold all of the block's math.
+
+    def attend(self, hidden_states, token_mask, training=None):
+        """Self-attention with the live tokens as keys, and its dropout.
+
+        Args:
+            hidden_states: `(batch, seq, hidden)`.
+            token_mask: `(batch, seq)` bool, True for live tokens (every query sees the same live keys).
+            training: Python bool (attention and output dropout).
+
+        Returns:
+            `(attention_output, attention_probs)`: `(batch, seq, hidden)` and `(batch, heads, seq, seq)`.
+        """
         # Keys are the live tokens; every query row sees the same keys. (batch, query, key)
         attention_mask = ops.broadcast_to(token_mask[:, None, :], (ops.shape(token_mask)[0],
                                                                    ops.shape(token_mask)[1],
@@ -288,13 +301,34 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
             return_attention_scores=True, training=training)  # (batch, seq, hidden), (batch, heads, seq, seq)
         return self.self_attention_dropout(attention_output, training=training), attention_probs
 
-    def _feed_forward(self, residual, attention_output, training):
-        hidden = self.self_attention_layer_norm(residual + attention_output)
-        feedforward = self.feedforward_output_dense(self.feedforward_intermediate_dense(hidden))
-        feedforward = self.feedforward_dropout(feedforward, training=training)
-        return self.feedforward_layer_norm(hidden + feedforward)
+    def score_tokens(self, attention_probs, token_mask):
+        """The importance of each token: the attention it receives, by this block's `scoring_mode`.
 
-    def _hard_keep_mask(self, scores, token_mask, sentence_lengths):
+        Args:
+            attention_probs: `(batch, heads, seq, seq)` from `attend`.
+            token_mask: `(batch, seq)` bool, the live tokens.
+
+        Returns:
+            `(batch, seq)` float32 scores (`token_scoring.token_importance`).
+        """
+        return token_scoring.token_importance(attention_probs, token_mask, self.pruning_config.scoring_mode,
+                                              self.pruning_config.score_reference_length)
+
+    def hard_keep_mask(self, scores, token_mask, sentence_lengths):
+        """The live tokens this block passes on when it prunes hard (hard masking, and every inference call).
+
+        `topk` keeps each sentence's best `round(length * rate)` tokens, `absolute_threshold` those scoring at
+        least the threshold; a block that does not prune (`prunes` False) keeps every live token. `[CLS]` is
+        always kept, padding never.
+
+        Args:
+            scores: `(batch, seq)` float32 from `score_tokens`.
+            token_mask: `(batch, seq)` bool, the live tokens.
+            sentence_lengths: `(batch,)` int32 unpadded lengths of the original sentences (top-k counts).
+
+        Returns:
+            `(batch, seq)` bool.
+        """
         if not self.prunes:
             return token_mask
         if self.pruning_config.prune_mode == "topk":
@@ -302,6 +336,24 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
             keep_counts = token_scoring.topk_keep_counts(sentence_lengths, rate)
             return token_scoring.topk_keep_mask(scores, token_mask, keep_counts)
         return token_scoring.threshold_keep_mask(scores, token_mask, ops.stop_gradient(self.threshold))
+
+    def feed_forward(self, residual, attention_output, training=None):
+        """The rest of the block after attention: LayerNorm of the residual sum, feed-forward network, LayerNorm.
+
+        Position by position, so it runs on any subset of the tokens (the kept ones, gathered).
+
+        Args:
+            residual: `(batch, seq, hidden)`, the block's input hidden states at the same positions.
+            attention_output: `(batch, seq, hidden)` from `attend`.
+            training: Python bool (feed-forward dropout).
+
+        Returns:
+            `(batch, seq, hidden)`, the block's output hidden states.
+        """
+        hidden = self.self_attention_layer_norm(residual + attention_output)
+        feedforward = self.feedforward_output_dense(self.feedforward_intermediate_dense(hidden))
+        feedforward = self.feedforward_dropout(feedforward, training=training)
+        return self.feedforward_layer_norm(hidden + feedforward)
 
     # ------------------------------------------------------------ shape/config
     def compute_output_spec(self, hidden_states, token_mask=None, sentence_lengths=None, training=None):

@@ -45,7 +45,21 @@ class TokenPruningClassifier(keras.Model):
 
     def call(self, inputs, training=None):
         pooled = self.backbone(inputs, training=training)["pooled_output"]
-        return self.output_dense(self.output_dropout(pooled, training=training))
+        return self.head(pooled, training=training)
+
+    def head(self, pooled_output, training=None):
+        """The logits from the backbone's `pooled_output`: what `call` applies after the backbone.
+
+        For callers that run the backbone themselves (to keep its other outputs, or piece by piece).
+
+        Args:
+            pooled_output: `(batch, hidden)`, the backbone's (or `backbone.pool`'s) output.
+            training: Python bool (the head's dropout); None: Keras's default (off outside `fit`).
+
+        Returns:
+            `(batch, num_classes)` float32 logits (the predicted score for regression).
+        """
+        return self.output_dense(self.output_dropout(pooled_output, training=training))
 
     def compute_output_spec(self, inputs, training=None):
         token_ids = inputs["token_ids"] if isinstance(inputs, dict) else inputs

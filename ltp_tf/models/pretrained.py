@@ -18,6 +18,7 @@ from ltp_tf.config import TokenPruningConfig
 from ltp_tf.families import FAMILIES, EncoderFamily, get_family
 from ltp_tf.layers.activations import activation_from_hf
 from ltp_tf.models.backbone import TokenPruningBackbone
+from ltp_tf.models.surgery import copy_weights_by_path
 
 # Variables that exist only in ours: the pruning thresholds.
 _OWN_VARIABLES = ("threshold_delta", "frozen_threshold")
@@ -69,7 +70,10 @@ def backbone_from_keras_hub(hub_backbone, pruning_config: TokenPruningConfig | N
         threshold_lr_scale=threshold_lr_scale, family=family.model_type, dtype=dtype, name="token_pruning_backbone",
         embedding_dim=hub_config["embedding_dim"] if family.factorized_embeddings else None)
     backbone.build()
-    copy_weights_by_path(hub_backbone, backbone, optional=("pooled_dense",) if family.pooler_keys else ())
+    # The thresholds are ours alone; a family with `pooler_keys` may also lack a pooler in keras_hub (it is read
+    # from the safetensors afterwards, or stays freshly initialised).
+    copy_weights_by_path(hub_backbone, backbone, path_key=_relative_path,
+                         target_only=_OWN_VARIABLES + (("pooled_dense",) if family.pooler_keys else ()))
     return backbone
 
 
@@ -89,31 +93,6 @@ def family_of_hub_backbone(hub_backbone) -> EncoderFamily:
             return family
     raise ValueError(f"Unsupported keras_hub backbone {name}: supported are "
                      f"{sorted(f.hub_backbone for f in FAMILIES.values())}.")
-
-
-def copy_weights_by_path(source, target, optional: tuple[str, ...] = ()) -> None:
-    """Copies every variable of `source` into the `target` variable with the same path.
-
-    Raises if a source variable has no counterpart, a shape differs, or a target variable (other than
-    the threshold offsets and those under the `optional` layers) is left unset.
-    """
-    targets = {_relative_path(v.path): v for v in target.weights}
-    copied = set()
-    for variable in source.weights:
-        path = _relative_path(variable.path)
-        if path not in targets:
-            raise ValueError(f"Cannot load weights: variable {path!r} of the checkpoint has no counterpart. "
-                             f"Expected one of: {sorted(targets)[:8]}...")
-        destination = targets[path]
-        if tuple(destination.shape) != tuple(variable.shape):
-            raise ValueError(f"Cannot load weights: {path!r} has shape {tuple(variable.shape)} in the checkpoint "
-                             f"and {tuple(destination.shape)} in the model.")
-        destination.assign(np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable))
-        copied.add(path)
-    missing = [p for p in targets if p not in copied and not p.endswith(_OWN_VARIABLES)
-               and not p.startswith(optional)]
-    if missing:
-        raise ValueError(f"Cannot load weights: the checkpoint has no value for {missing}")
 
 
 def _relative_path(path: str) -> str:

@@ -126,7 +126,7 @@ def _predict_function(model: TokenPruningClassifier, task: GlueTask, max_seq_len
                                    lambda: encode(inputs, False))
         else:
             pooled, kept = encode(inputs, backbone.drop_tokens)
-        logits = tf.cast(model.output_dense(pooled), tf.float32)
+        logits = tf.cast(model.head(pooled, training=False), tf.float32)
         return _prediction_outputs(logits, tf.cast(tf.round(kept), tf.int32), task)
 
     return predict

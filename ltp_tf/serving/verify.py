@@ -33,7 +33,7 @@ def keras_reference(model, features: dict[str, np.ndarray], batch_size: int = 64
         for batch in _batches(features, batch_size):
             batch = trim_to_longest(batch)
             outputs = model.backbone(batch, training=False)
-            logits.append(np.asarray(model.output_dense(outputs["pooled_output"]), np.float32))
+            logits.append(np.asarray(model.head(outputs["pooled_output"], training=False), np.float32))
             kept.append(np.rint(np.asarray(outputs["kept_tokens"])).astype(np.int32))
     return {"logits": np.concatenate(logits), "kept_tokens": np.concatenate(kept)}
 

@@ -26,6 +26,7 @@ import keras
 from keras import ops
 
 from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.models.surgery import without_token_pruning
 from ltp_tf.validation import check_number, check_one_of
 
 DISTILL_MODES = ("hidden_mse", "logits_kl")
@@ -115,8 +116,7 @@ def classifier_forward(model: TokenPruningClassifier, inputs, training):
     """`(logits, backbone outputs)` of a `TokenPruningClassifier` in one pass (its `call`, keeping the backbone's
     outputs)."""
     outputs = model.backbone(inputs, training=training)
-    logits = model.output_dense(model.output_dropout(outputs["pooled_output"], training=training))
-    return logits, outputs
+    return model.head(outputs["pooled_output"], training=training), outputs
 
 
 def _hidden_mse(student_outputs, teacher_states):
@@ -137,14 +137,6 @@ def dense_teacher(student: TokenPruningClassifier) -> TokenPruningClassifier:
     if not isinstance(student, TokenPruningClassifier):
         raise ValueError(f"`dense_teacher` copies a TokenPruningClassifier. Received: {type(student).__name__}; "
                          "pass the teacher model yourself.")
-    config = student.get_config()
-    backbone_config = config["backbone"]["config"]
-    backbone_config["pruning_config"] = {**backbone_config["pruning_config"], "prune_mode": "none",
-                                         "masking_mode": "hard"}
-    backbone_config["drop_tokens"] = False
-    config["name"] = f"{student.name}_teacher"
-    teacher = TokenPruningClassifier.from_config(config)
-    teacher.build(None)
-    teacher.set_weights(student.get_weights())
+    teacher = without_token_pruning(student, name=f"{student.name}_teacher")
     teacher.trainable = False
     return teacher

@@ -30,8 +30,8 @@ class _EvalModel(keras.Model):
 
     def call(self, inputs):
         outputs = self.classifier.backbone(inputs, training=False)
-        head = self.classifier.output_dropout(outputs["pooled_output"], training=False)
-        return {"logits": self.classifier.output_dense(head), "kept_tokens": outputs["kept_tokens"],
+        logits = self.classifier.head(outputs["pooled_output"], training=False)
+        return {"logits": logits, "kept_tokens": outputs["kept_tokens"],
                 "sequence_lengths": outputs["sequence_lengths"]}
 
 

@@ -1,14 +1,12 @@
 """The model each stage trains: built from pretrained weights or the previous stage's checkpoint.
 
-Moving between stages rebuilds the classifier from its config with the stage's token-pruning settings
-(and dtype policy) and copies every weight by path. A stage that starts a new pruning search (`soft`,
+Moving between stages copies the classifier with the stage's token-pruning settings (and dtype policy)
+and every weight (`ltp_tf.models.surgery.with_settings`). A stage that starts a new pruning search (`soft`,
 `topk`, `threshold`) starts its thresholds at LTP's initial values; `hard` freezes the thresholds the
 soft stage learned.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import keras
 
@@ -16,6 +14,7 @@ from ltp_tf.callbacks import find_pruning_blocks
 from ltp_tf.config import TokenPruningConfig
 from ltp_tf.layers.encoder_block import TokenPruningEncoderBlock
 from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.models.surgery import with_settings
 
 # Stages whose thresholds restart from `final_token_threshold * i / L`.
 FRESH_THRESHOLD_STAGES = ("soft", "topk", "threshold")
@@ -31,35 +30,6 @@ def pretrained_classifier(model: str | None, num_classes: int, dtype: str) -> To
     return classifier
 
 
-def rebuild(model: TokenPruningClassifier, pruning_config: TokenPruningConfig | None = None,
-            threshold_lr_scale: float | None = None, dtype: str | None = None) -> TokenPruningClassifier:
-    """A fresh classifier with the same weights and some settings changed (None: keep)."""
-    config: dict[str, Any] = model.get_config()
-    backbone_config = config["backbone"]["config"]
-    if pruning_config is not None:
-        backbone_config["pruning_config"] = pruning_config.to_dict()
-    if threshold_lr_scale is not None:
-        backbone_config["threshold_lr_scale"] = float(threshold_lr_scale)
-    if dtype is not None:
-        config["dtype"] = backbone_config["dtype"] = dtype
-    clone = TokenPruningClassifier.from_config(config)
-    clone.build()
-    copy_weights(model, clone)
-    return clone
-
-
-def copy_weights(source: keras.Model, target: keras.Model) -> None:
-    """Copies every weight of `source` into the `target` weight with the same path (below the model's name)."""
-    values = {_relative(v.path): v for v in source.weights}
-    targets = {_relative(v.path): v for v in target.weights}
-    if set(values) != set(targets):
-        raise ValueError(f"Cannot copy weights between different architectures: only in the source "
-                         f"{sorted(set(values) - set(targets))[:5]}, only in the target "
-                         f"{sorted(set(targets) - set(values))[:5]}")
-    for path, variable in targets.items():
-        variable.assign(keras.ops.convert_to_numpy(values[path]))
-
-
 def stage_model(source: TokenPruningClassifier, stage: str, pruning_config: TokenPruningConfig,
                 threshold_lr_scale: float, dtype: str) -> TokenPruningClassifier:
     """The model `stage` trains, from the `source` checkpoint's model."""
@@ -70,11 +40,11 @@ def stage_model(source: TokenPruningClassifier, stage: str, pruning_config: Toke
                              f"starts from has prune_mode={source_pruning.prune_mode!r}. Restore a soft-stage "
                              "checkpoint, or run the `threshold` stage for manual thresholds.")
         learned = thresholds(source)
-        model = rebuild(source, pruning_config, threshold_lr_scale, dtype)
+        model = with_settings(source, pruning_config=pruning_config, threshold_lr_scale=threshold_lr_scale, dtype=dtype)
         for block, value in zip(pruning_blocks(model), learned):
             block.frozen_threshold.assign(value)
         return model
-    model = rebuild(source, pruning_config, threshold_lr_scale, dtype)
+    model = with_settings(source, pruning_config=pruning_config, threshold_lr_scale=threshold_lr_scale, dtype=dtype)
     if stage in FRESH_THRESHOLD_STAGES:
         for block in pruning_blocks(model):
             block.threshold_delta.assign(0.0)
@@ -98,9 +68,4 @@ def thresholds(model: keras.Model) -> list[float]:
 
 def float32_copy(model: TokenPruningClassifier) -> TokenPruningClassifier:
     """An uncompiled float32 copy: what checkpoints store, whatever precision training used."""
-    return rebuild(model, dtype="float32")
-
-
-def _relative(path: str) -> str:
-    return path.split("/", 1)[1] if "/" in path else path
-
+    return with_settings(model, dtype="float32")

@@ -1,33 +1,10 @@
-"""`ltp_tf.benchmarking.results`: the dense twin, the result rows and their files (with the plots)."""
+"""`ltp_tf.benchmarking.results`: the result rows and their files (with the plots)."""
 
 import os
 
-import keras
 import numpy as np
 
-from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
 from ltp_tf.benchmarking import results
-
-
-def _pruned_model():
-    config = TokenPruningConfig(prune_mode="absolute_threshold", final_token_threshold=0.3, score_reference_length=8)
-    backbone = TokenPruningBackbone(vocabulary_size=30, num_layers=3, num_heads=2, hidden_dim=8, intermediate_dim=16,
-                                    max_sequence_length=16, pruning_config=config)
-    model = TokenPruningClassifier(backbone, num_classes=2)
-    model({"token_ids": np.ones((1, 4), "int32")})
-    return model
-
-
-def test_dense_twin_has_the_same_weights_and_prunes_nothing():
-    model = _pruned_model()
-    twin = results.dense_twin(model)
-    assert twin.backbone.pruning_config.prune_mode == "none"
-    assert model.backbone.pruning_config.prune_mode == "absolute_threshold"
-    for a, b in zip(model.weights, twin.weights):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
-    inputs = {"token_ids": np.arange(1, 13, dtype="int32").reshape(2, 6)}
-    kept = keras.ops.convert_to_numpy(twin.backbone(inputs)["kept_tokens"])
-    assert (kept == 6).all()
 
 
 def test_results_files(tmp_path):

@@ -107,6 +107,22 @@ def test_matches_numpy_reference():
 
 
 @pytest.mark.parametrize("prune_mode", ["absolute_threshold", "topk"])
+def test_public_steps_compose_to_the_hard_call(prune_mode):
+    """attend -> score_tokens -> hard_keep_mask, feed_forward on the attention: what `call` returns (hard mode)."""
+    hidden, live = _inputs(5)
+    block = _block(prune_mode, layer_index=3, final_token_threshold=0.02)
+    outputs = block(hidden, live)
+    attention, probs = block.attend(hidden, live)
+    assert tuple(attention.shape) == hidden.shape and tuple(probs.shape) == (BATCH, HEADS, SEQ, SEQ)
+    scores = block.score_tokens(probs, live)
+    keep = block.hard_keep_mask(scores, live, live.sum(axis=1).astype("int32"))
+    np.testing.assert_array_equal(_np(scores), _np(outputs["token_scores"]))
+    np.testing.assert_array_equal(_np(keep), _np(outputs["token_mask"]))
+    assert 0 < _np(keep).sum() < live.sum(), "test should prune some but not all tokens"
+    np.testing.assert_array_equal(_np(block.feed_forward(hidden, attention)), _np(outputs["hidden_states"]))
+
+
+@pytest.mark.parametrize("prune_mode", ["absolute_threshold", "topk"])
 def test_dropping_equals_hard_masking(prune_mode):
     hidden, live = _inputs(2)
     masked = _block(prune_mode, layer_index=3, final_token_threshold=0.02)

@@ -20,6 +20,7 @@ from ltp_tf.checkpoints import is_complete, load_checkpoint, save_checkpoint
 from ltp_tf.data.features import TaskData, save_features
 from ltp_tf.data.glue import get_task
 from ltp_tf.layers.token_scoring import initial_threshold
+from ltp_tf.models.surgery import with_settings
 from ltp_tf.training import StagePlugins, TrainConfig, layout, run
 from tests.tiny_glue import random_split, write_vocab
 
@@ -48,10 +49,7 @@ def tiny(tmp_path_factory):
     checkpoint = save_checkpoint(str(root / "dense"), model, task="sst2", max_seq_length=SEQ,
                                  vocabulary_file=str(vocab),
                                  metadata={"stage": "finetune", "pruning_config": TokenPruningConfig().to_dict()})
-    dropout_model = TokenPruningClassifier.from_config({**model.get_config(), "dropout": 0.1, "backbone": {
-        **model.get_config()["backbone"], "config": {**model.get_config()["backbone"]["config"], "dropout": 0.1}}})
-    dropout_model.build()
-    dropout_model.set_weights(model.get_weights())
+    dropout_model = with_settings(model, dropout=0.1)
     with_dropout = save_checkpoint(str(root / "dense_dropout"), dropout_model, task="sst2", max_seq_length=SEQ,
                                    vocabulary_file=str(vocab),
                                    metadata={"stage": "finetune", "pruning_config": TokenPruningConfig().to_dict()})
