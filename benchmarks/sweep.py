@@ -30,6 +30,9 @@ from absl import app, flags
 _TASK = flags.DEFINE_string("task", None, "GLUE task.", required=True)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Sweep folder (default: benchmarks/sweeps/<task>).")
 _TRAIN_FLAGS = flags.DEFINE_list("train_flags", [], "Flags every training command gets (data size, length, batch).")
+_MODEL = flags.DEFINE_string("model", None, "Pretrained encoder the dense point fine-tunes (`ltp_tf.train --model`: a "
+                             "local Hugging Face folder); the other points restore from it. Default: the packaged "
+                             "MiniLM.")
 _DENSE_EPOCHS = flags.DEFINE_integer("dense_epochs", 3, "Epochs of the dense fine-tune.")
 _PRUNE_EPOCHS = flags.DEFINE_integer("prune_epochs", 1, "Epochs of each pruning stage (soft, hard, baselines).")
 _SPARSE_EPOCHS = flags.DEFINE_integer("sparse_epochs", 2, "Epochs of weight-pruning fine-tunes.")
@@ -68,9 +71,10 @@ class Point:
 
 def sweep_points(task: str, dense_epochs: int, prune_epochs: int, sparse_epochs: int, lambdas: list[str],
                  temperature: float, ltp_threshold: float, keep_rates: list[str], thresholds: list[str],
-                 sparsity: list[str]) -> list[Point]:
+                 sparsity: list[str], model: str | None = None) -> list[Point]:
     """The points of a sweep, dense first (pure: no I/O)."""
-    points = [Point("dense", "dense", "-", ("--stages=finetune", f"--epoch={dense_epochs}"), restore_from=None),
+    dense_flags = ("--stages=finetune", f"--epoch={dense_epochs}") + ((f"--model={model}",) if model else ())
+    points = [Point("dense", "dense", "-", dense_flags, restore_from=None),
               # Control: dense fine-tuned for as many more epochs as LTP's soft + hard stages train, so a pruned
               # point's gain over dense can be told apart from the gain of training longer.
               Point("dense_control", "dense (control)", f"+{2 * prune_epochs} epochs",
@@ -188,7 +192,7 @@ def main(argv: list[str]) -> None:
     os.makedirs(output_dir, exist_ok=True)
     points = sweep_points(task.name, _DENSE_EPOCHS.value, _PRUNE_EPOCHS.value, _SPARSE_EPOCHS.value, _LAMBDAS.value,
                           _TEMPERATURE.value, _LTP_THRESHOLD.value, _KEEP_RATES.value, _THRESHOLDS.value,
-                          _SPARSITY.value)
+                          _SPARSITY.value, _MODEL.value)
     if _POINTS.value:
         unknown = sorted(set(_POINTS.value) - {p.name for p in points})
         if unknown:
@@ -197,7 +201,7 @@ def main(argv: list[str]) -> None:
         points = [p for p in points if p.name in _POINTS.value or p.name == "dense"]
     POINTS_BY_NAME.update({p.name: p for p in sweep_points(
         task.name, _DENSE_EPOCHS.value, _PRUNE_EPOCHS.value, _SPARSE_EPOCHS.value, _LAMBDAS.value, _TEMPERATURE.value,
-        _LTP_THRESHOLD.value, _KEEP_RATES.value, _THRESHOLDS.value, _SPARSITY.value)})
+        _LTP_THRESHOLD.value, _KEEP_RATES.value, _THRESHOLDS.value, _SPARSITY.value, _MODEL.value)})
     rows: dict[str, dict[str, Any]] = {}
     metric = primary_metric(task)
     split = task.dev_splits[0]

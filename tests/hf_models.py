@@ -4,7 +4,7 @@ Each family's folder holds the weight keys keras_hub's converter for it reads (`
 transformers/convert_<family>.py`) plus the classifier-head keys a fine-tuned folder has, and that
 family's tokenizer files: `vocab.txt` (BERT, DistilBERT), byte-level BPE `vocab.json` + `merges.txt`
 (RoBERTa), a SentencePiece model trained here on a few sentences (XLM-RoBERTa's `sentencepiece.bpe.model`,
-ALBERT's `spiece.model`). ALBERT has 3 layers sharing one set of weights and 8-wide embeddings.
+ALBERT's `spiece.model`). ALBERT's layers (3 by default) share one set of weights; its embeddings are 8 wide.
 """
 
 from __future__ import annotations
@@ -21,12 +21,15 @@ WORDS = ("the a movie film is was good bad great awful not very fun boring story
          "best worst , . ! ' s n't").split()
 
 
-def write_hf_model(folder: str, model_type: str, seed: int = 0, activation: str = "gelu") -> str:
-    """Writes a tiny random `model_type` model (2 layers, ALBERT 3; hidden 16) into `folder` and returns it."""
+def write_hf_model(folder: str, model_type: str, seed: int = 0, activation: str = "gelu",
+                   num_layers: int | None = None) -> str:
+    """Writes a tiny random `model_type` model (hidden 16; `num_layers`, by default 2, ALBERT 3) into `folder`
+    and returns it."""
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(seed)
     vocab_size = _WRITE_TOKENIZER[model_type](folder)
-    config, tensors = _MODELS[model_type](rng, vocab_size, activation)
+    layers = num_layers or (ALBERT_LAYERS if model_type == "albert" else LAYERS)
+    config, tensors = _MODELS[model_type](rng, vocab_size, activation, layers)
     config.update({"model_type": model_type, "vocab_size": vocab_size})
     with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as f:
         json.dump(config, f)
@@ -51,12 +54,12 @@ def _norm(rng, tensors, key, dim=HIDDEN):
     tensors[f"{key}.bias"] = _normal(rng, dim, scale=0.05)
 
 
-def _bert_like(rng, vocab_size, activation, prefix, positions):
+def _bert_like(rng, vocab_size, activation, layers, prefix, positions):
     tensors = {f"{prefix}embeddings.word_embeddings.weight": _normal(rng, vocab_size, HIDDEN),
                f"{prefix}embeddings.position_embeddings.weight": _normal(rng, positions, HIDDEN),
                f"{prefix}embeddings.token_type_embeddings.weight": _normal(rng, 2 if prefix == "bert." else 1, HIDDEN)}
     _norm(rng, tensors, f"{prefix}embeddings.LayerNorm")
-    for i in range(LAYERS):
+    for i in range(layers):
         layer = f"{prefix}encoder.layer.{i}"
         for name in ("query", "key", "value"):
             _linear(rng, tensors, f"{layer}.attention.self.{name}", HIDDEN, HIDDEN)
@@ -65,33 +68,33 @@ def _bert_like(rng, vocab_size, activation, prefix, positions):
         _linear(rng, tensors, f"{layer}.intermediate.dense", INTERMEDIATE, HIDDEN)
         _linear(rng, tensors, f"{layer}.output.dense", HIDDEN, INTERMEDIATE)
         _norm(rng, tensors, f"{layer}.output.LayerNorm")
-    config = {"hidden_size": HIDDEN, "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
+    config = {"hidden_size": HIDDEN, "num_hidden_layers": layers, "num_attention_heads": HEADS,
               "intermediate_size": INTERMEDIATE, "hidden_act": activation, "hidden_dropout_prob": 0.1,
               "attention_probs_dropout_prob": 0.1, "max_position_embeddings": positions}
     return config, tensors
 
 
-def _bert(rng, vocab_size, activation):
-    config, tensors = _bert_like(rng, vocab_size, activation, "bert.", MAX_POSITIONS)
+def _bert(rng, vocab_size, activation, layers):
+    config, tensors = _bert_like(rng, vocab_size, activation, layers, "bert.", MAX_POSITIONS)
     _linear(rng, tensors, "bert.pooler.dense", HIDDEN, HIDDEN)
     config.update({"type_vocab_size": 2, "layer_norm_eps": 1e-12})
     return config, tensors
 
 
-def _roberta(rng, vocab_size, activation):
+def _roberta(rng, vocab_size, activation, layers):
     # RoBERTa reserves position rows 0 and 1 (padding_idx + 1): 2 + MAX_POSITIONS rows.
-    config, tensors = _bert_like(rng, vocab_size, activation, "roberta.", MAX_POSITIONS + 2)
+    config, tensors = _bert_like(rng, vocab_size, activation, layers, "roberta.", MAX_POSITIONS + 2)
     _linear(rng, tensors, "classifier.dense", HIDDEN, HIDDEN)  # a fine-tuned classification head
     _linear(rng, tensors, "classifier.out_proj", 2, HIDDEN)
     config.update({"type_vocab_size": 1, "layer_norm_eps": 1e-5, "pad_token_id": 1})
     return config, tensors
 
 
-def _distilbert(rng, vocab_size, activation):
+def _distilbert(rng, vocab_size, activation, layers):
     tensors = {"distilbert.embeddings.word_embeddings.weight": _normal(rng, vocab_size, HIDDEN),
                "distilbert.embeddings.position_embeddings.weight": _normal(rng, MAX_POSITIONS, HIDDEN)}
     _norm(rng, tensors, "distilbert.embeddings.LayerNorm")
-    for i in range(LAYERS):
+    for i in range(layers):
         layer = f"distilbert.transformer.layer.{i}"
         for name in ("q_lin", "k_lin", "v_lin", "out_lin"):
             _linear(rng, tensors, f"{layer}.attention.{name}", HIDDEN, HIDDEN)
@@ -101,19 +104,19 @@ def _distilbert(rng, vocab_size, activation):
         _norm(rng, tensors, f"{layer}.output_layer_norm")
     _linear(rng, tensors, "pre_classifier", HIDDEN, HIDDEN)
     _linear(rng, tensors, "classifier", 2, HIDDEN)
-    config = {"dim": HIDDEN, "n_layers": LAYERS, "n_heads": HEADS, "hidden_dim": INTERMEDIATE,
+    config = {"dim": HIDDEN, "n_layers": layers, "n_heads": HEADS, "hidden_dim": INTERMEDIATE,
               "activation": activation, "dropout": 0.1, "attention_dropout": 0.1,
               "max_position_embeddings": MAX_POSITIONS}
     return config, tensors
 
 
-def _albert(rng, vocab_size, activation):
+def _albert(rng, vocab_size, activation, layers):
     tensors = {"albert.embeddings.word_embeddings.weight": _normal(rng, vocab_size, ALBERT_EMBEDDING),
                "albert.embeddings.position_embeddings.weight": _normal(rng, MAX_POSITIONS, ALBERT_EMBEDDING),
                "albert.embeddings.token_type_embeddings.weight": _normal(rng, 2, ALBERT_EMBEDDING)}
     _norm(rng, tensors, "albert.embeddings.LayerNorm", ALBERT_EMBEDDING)
     _linear(rng, tensors, "albert.encoder.embedding_hidden_mapping_in", HIDDEN, ALBERT_EMBEDDING)
-    layer = "albert.encoder.albert_layer_groups.0.albert_layers.0"  # the one layer all ALBERT_LAYERS share
+    layer = "albert.encoder.albert_layer_groups.0.albert_layers.0"  # the one layer all `layers` share
     for name in ("query", "key", "value", "dense"):
         _linear(rng, tensors, f"{layer}.attention.{name}", HIDDEN, HIDDEN)
     _norm(rng, tensors, f"{layer}.attention.LayerNorm")
@@ -122,7 +125,7 @@ def _albert(rng, vocab_size, activation):
     _norm(rng, tensors, f"{layer}.full_layer_layer_norm")
     _linear(rng, tensors, "albert.pooler", HIDDEN, HIDDEN)
     _linear(rng, tensors, "classifier", 2, HIDDEN)
-    config = {"embedding_size": ALBERT_EMBEDDING, "hidden_size": HIDDEN, "num_hidden_layers": ALBERT_LAYERS,
+    config = {"embedding_size": ALBERT_EMBEDDING, "hidden_size": HIDDEN, "num_hidden_layers": layers,
               "num_attention_heads": HEADS, "intermediate_size": INTERMEDIATE, "num_hidden_groups": 1,
               "inner_group_num": 1, "hidden_act": activation, "hidden_dropout_prob": 0.0,
               "attention_probs_dropout_prob": 0.0, "max_position_embeddings": MAX_POSITIONS, "type_vocab_size": 2,

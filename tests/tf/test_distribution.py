@@ -13,19 +13,30 @@ from ltp_tf.distribution import Distribution, check_global_batch, create_distrib
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _probe(strategy: str, backend: str) -> dict:
+def _start_probe(strategy: str, backend: str) -> subprocess.Popen:
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
            "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    result = subprocess.run([sys.executable, "-m", "tests.distribution_probe", strategy], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return subprocess.Popen([sys.executable, "-m", "tests.distribution_probe", strategy], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _losses(process: subprocess.Popen) -> dict:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("backend, strategy", [("tensorflow", "mirrored"), ("jax", "data_parallel")])
 def test_two_devices_match_one(backend, strategy):
-    single = _probe("none", backend)
-    multi = _probe(strategy, backend)
+    # Both probes run at once: each is mostly one process's imports and tracing, so they overlap on 2 cores.
+    probes = [_start_probe("none", backend), _start_probe(strategy, backend)]
+    try:
+        single, multi = (_losses(probe) for probe in probes)
+    finally:
+        for probe in probes:
+            if probe.poll() is None:
+                probe.kill()
+                probe.communicate(timeout=60)
     assert single["replicas"] == 1 and multi["replicas"] == 2
     np.testing.assert_allclose(multi["loss"], single["loss"], rtol=1e-4)
     assert multi["loss"][-1] < multi["loss"][0]

@@ -1,4 +1,5 @@
-"""The GLUE LTP pipeline end to end on a tiny real SST-2 slice with the real MiniLM weights.
+"""The GLUE LTP pipeline end to end on a tiny real SST-2 slice, fine-tuning a tiny random BERT folder (the
+components do the same for any encoder; the real MiniLM's training is tests/tf/test_train_e2e.py's).
 
 One module-scoped scenario: a Trainer killed after its first stage resumes without retraining it; a
 Pusher killed mid-export leaves no version folder and the rerun pushes; a rerun skips everything; a
@@ -13,20 +14,20 @@ import os
 import numpy as np
 import pytest
 
-from ltp_tf.models.pretrained import packaged_minilm_path
 from ltp_tf.serving import publish
 from ltp_tf.training import runner as training_runner
 from pipelines.lineage import format_lineage
 from pipelines.metadata_store import MetadataStore
 from pipelines.pipeline import BlessingRule, create_pipeline
 from pipelines.runner import LocalRunner
+from tests.hf_models import write_hf_model
 
 TRAINER = {"stages": ["finetune", "soft", "hard"], "lr": 5e-5, "epoch": 1, "bs": 16, "jit_compile": False,
            "verbose": 0, "final_token_threshold": 0.01}
 
 
-def _pipeline(glue_dir, export_dir, blessing=BlessingRule(max_metric_drop=100.0, min_flops_reduction=1.0)):
-    return create_pipeline(task="sst2", data_dir=glue_dir, model_dir=packaged_minilm_path(), max_seq_length=32,
+def _pipeline(model_dir, glue_dir, export_dir, blessing=BlessingRule(max_metric_drop=100.0, min_flops_reduction=1.0)):
+    return create_pipeline(task="sst2", data_dir=glue_dir, model_dir=model_dir, max_seq_length=32,
                            trainer=TRAINER, model_name="sst2_tiny", export_dir=export_dir, blessing=blessing,
                            max_train_examples=64, max_eval_examples=32, latency_examples=4, verify_max_examples=16)
 
@@ -39,6 +40,7 @@ def _statuses(results):
 def scenario(tmp_path_factory, glue_dir):
     root = str(tmp_path_factory.mktemp("pipeline_root"))
     export_dir = str(tmp_path_factory.mktemp("saved_models"))
+    model_dir = write_hf_model(str(tmp_path_factory.mktemp("bert")), "bert")
     runner = LocalRunner(root)
     quiet = lambda _: None  # noqa: E731
     record = {"root": root, "export_dir": export_dir}
@@ -54,7 +56,7 @@ def scenario(tmp_path_factory, glue_dir):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(training_runner, "run_stage", run_stage_then_die)
         with pytest.raises(KeyboardInterrupt):
-            runner.run(_pipeline(glue_dir, export_dir), log=quiet)
+            runner.run(_pipeline(model_dir, glue_dir, export_dir), log=quiet)
     record["trained_before_kill"] = list(trained)
 
     def counting_run_stage(config, stage, *args, **kwargs):
@@ -68,12 +70,12 @@ def scenario(tmp_path_factory, glue_dir):
         patch.setattr(training_runner, "run_stage", counting_run_stage)
         patch.setattr(publish, "publish", publish_then_die)
         with pytest.raises(KeyboardInterrupt):
-            runner.run(_pipeline(glue_dir, export_dir), log=quiet)
+            runner.run(_pipeline(model_dir, glue_dir, export_dir), log=quiet)
     record["trained_after_resume"] = list(trained)
     killed_model_dir = os.path.join(export_dir, "sst2_tiny")
     record["versions_after_pusher_kill"] = sorted(os.listdir(killed_model_dir)) if os.path.isdir(killed_model_dir) else []
-    record["pushed_run"] = _statuses(runner.run(_pipeline(glue_dir, export_dir), log=quiet))
-    record["cached_run"] = _statuses(runner.run(_pipeline(glue_dir, export_dir), log=quiet))
+    record["pushed_run"] = _statuses(runner.run(_pipeline(model_dir, glue_dir, export_dir), log=quiet))
+    record["cached_run"] = _statuses(runner.run(_pipeline(model_dir, glue_dir, export_dir), log=quiet))
     record["versions_after_cached_run"] = sorted(os.listdir(os.path.join(export_dir, "sst2_tiny")))
 
     # Tamper with a cached artifact: flip every label of the Transform's train split.
@@ -84,12 +86,12 @@ def scenario(tmp_path_factory, glue_dir):
     record["original_labels"] = arrays["labels"].copy()
     np.savez_compressed(train_npz, **{**arrays, "labels": 1 - arrays["labels"]})
     messages = []
-    record["tampered_run"] = _statuses(runner.run(_pipeline(glue_dir, export_dir), log=messages.append))
+    record["tampered_run"] = _statuses(runner.run(_pipeline(model_dir, glue_dir, export_dir), log=messages.append))
     record["tampered_log"] = messages
     with np.load(train_npz) as values:
         record["labels_after_rerun"] = values["labels"].copy()
     strict = BlessingRule(max_metric_drop=0.0, min_flops_reduction=100.0)
-    record["unblessed_run"] = runner.run(_pipeline(glue_dir, export_dir, strict), log=quiet)
+    record["unblessed_run"] = runner.run(_pipeline(model_dir, glue_dir, export_dir, strict), log=quiet)
     record["versions_after_unblessed"] = sorted(os.listdir(os.path.join(export_dir, "sst2_tiny")))
     return record
 

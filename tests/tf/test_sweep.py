@@ -1,6 +1,8 @@
 """The sweep's plumbing: a two-point sweep (dense + top-k) on a tiny real slice writes its table and plot.
 
 Run as a subprocess: `benchmarks.sweep` defines absl flags that clash with `ltp_tf.train`'s in one process.
+The dense point fine-tunes a tiny random 4-layer BERT folder (`--model`): the sweep's bookkeeping is the same
+for any encoder, and the real MiniLM's training is tests/tf/test_train_e2e.py's.
 """
 
 import csv
@@ -9,13 +11,17 @@ import os
 import subprocess
 import sys
 
+from tests.hf_models import write_hf_model
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_two_point_sweep_writes_table_and_plot(tmp_path):
     out = str(tmp_path / "sweep")
-    command = [sys.executable, "-m", "benchmarks.sweep", "--task=sst2", f"--output_dir={out}", "--points=topk_0.5",
-               "--keep_rates=0.5", "--dense_epochs=1", "--latency_examples=4", "--calibration_examples=8",
+    model = write_hf_model(str(tmp_path / "bert"), "bert", num_layers=4)  # top-k prunes from the 4th layer on
+    command = [sys.executable, "-m", "benchmarks.sweep", "--task=sst2", f"--output_dir={out}", f"--model={model}",
+               "--points=topk_0.5", "--keep_rates=0.5", "--dense_epochs=1", "--latency_examples=4",
+               "--calibration_examples=8",
                "--train_flags=--max_train_examples=32,--max_eval_examples=16,--max_seq_length=32,--bs=16,"
                "--jit_compile=false"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200,

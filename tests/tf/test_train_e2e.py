@@ -18,10 +18,11 @@ from ltp_tf.layers.token_scoring import initial_threshold
 from ltp_tf.models.classifier import TokenPruningClassifier
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# 1024 random train sentences, 2 epochs (64 steps) of dense fine-tuning reach 0.75-0.82 on the first 200
-# dev sentences across seeds here; chance is 0.5 (the slice is 104 positive / 96 negative).
+# 512 random train sentences, 2 epochs (64 steps of 16) of dense fine-tuning reach 0.735-0.785 on the first 200
+# dev sentences across seeds (1, 2, 42) here; chance is 0.5 (the slice is 104 positive / 96 negative), and one
+# standard error at 0.7 is 0.032.
 ACCURACY_BAR = 0.65
-COMMON = ["--task=sst2", "--max_train_examples=1024", "--max_eval_examples=200", "--max_seq_length=64", "--bs=32",
+COMMON = ["--task=sst2", "--max_train_examples=512", "--max_eval_examples=200", "--max_seq_length=64", "--bs=16",
           "--finetune_lr=1e-4", "--finetune_epoch=2", "--soft_lr=5e-5", "--soft_epoch=1", "--hard_lr=5e-5",
           "--hard_epoch=1", "--final_token_threshold=0.005", "--temperature=1e-3", "--lambda=0.1",
           "--pad_to_multiple_of=16", "--verbose=2"]
