@@ -69,11 +69,9 @@ def save_last(work_dir: str, model: keras.Model, progress: Progress) -> None:
 
 def load_progress(work_dir: str) -> Progress | None:
     """The progress of the last evaluation, or None if the stage has not been evaluated yet."""
-    path = os.path.join(work_dir, "last", PROGRESS_FILE)
-    if not os.path.isfile(path):
+    values = _read_json(os.path.join(work_dir, "last", PROGRESS_FILE))
+    if values is None:
         return None
-    with open(path, encoding="utf-8") as f:
-        values = json.load(f)
     return Progress(values["periods_done"], values["fingerprint"], tuple(values["history"]))
 
 
@@ -107,11 +105,8 @@ def mark_last_as_best(work_dir: str, best: Best) -> None:
 
 
 def load_best(work_dir: str) -> Best | None:
-    path = os.path.join(work_dir, "best", BEST_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return Best(**json.load(f))
+    values = _read_json(os.path.join(work_dir, "best", BEST_FILE))
+    return None if values is None else Best(**values)
 
 
 def best_weights_file(work_dir: str) -> str:
@@ -120,3 +115,11 @@ def best_weights_file(work_dir: str) -> str:
 
 def metrics_file(work_dir: str) -> str:
     return os.path.join(work_dir, METRICS_FILE)
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    """The JSON object at `path`, or None when there is no file (written atomically: never half there)."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
