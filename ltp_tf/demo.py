@@ -10,7 +10,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from ltp_tf.config import PRUNE_MODES, TokenPruningConfig
+from ltp_tf.token_pruning_config import PRUNE_MODES, TokenPruningConfig
 from ltp_tf.data import get_task, load_preprocessor, read_split, tokenize
 from ltp_tf.flops import count_flops
 from ltp_tf.models.pretrained import load_backbone, packaged_minilm_path

@@ -23,17 +23,17 @@ flags.adopt_module_key_flags(training_flags)  # `--help` lists them as this comm
 def main(argv: list[str]) -> None:
     from ltp_tf.distribution import lost_worker_message
     from ltp_tf.locking import FolderLockedError
-    from ltp_tf.training import runner
+    from ltp_tf.training import training_run
 
     if len(argv) > 1:
         sys.exit(f"ltp_tf.train: error: unexpected arguments {argv[1:]} (flags are --name=value)")
     try:
         config = training_flags.config_from_flags(flags.FLAGS)
-        runner.preflight(config)
+        training_run.preflight(config)
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"ltp_tf.train: error: {error}")
     try:
-        runner.run(config, checked=True)
+        training_run.run(config, checked=True)
     except FolderLockedError as error:
         sys.exit(f"ltp_tf.train: error: {error}")
     except Exception as error:  # a dead peer of --distribution_strategy=multi_worker_mirrored

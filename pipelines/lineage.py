@@ -13,7 +13,7 @@ import time
 from absl import app, flags
 
 from pipelines.metadata_store import MetadataStore
-from pipelines.runner import METADATA_FILE
+from pipelines.local_runner import METADATA_FILE
 
 _ROOT = flags.DEFINE_string("pipeline_root", None, "Pipeline root folder (holds metadata.sqlite).")
 

@@ -272,7 +272,7 @@ def _build_checkpoint(config: BenchmarkConfig, path: str) -> str:
     import keras
 
     from ltp_tf.checkpoints import save_checkpoint
-    from ltp_tf.config import TokenPruningConfig
+    from ltp_tf.token_pruning_config import TokenPruningConfig
     from ltp_tf.data import get_task
     from ltp_tf.data.tokenization import family_of_folder
     from ltp_tf.models import TokenPruningClassifier, load_backbone, packaged_minilm_path

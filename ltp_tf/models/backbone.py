@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from ltp_tf.config import TokenPruningConfig
+from ltp_tf.token_pruning_config import TokenPruningConfig
 from ltp_tf.families import get_family
 from ltp_tf.layers.encoder_block import TokenPruningEncoderBlock
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ltp_tf.config import TokenPruningConfig
+from ltp_tf.token_pruning_config import TokenPruningConfig
 from ltp_tf.families import FAMILIES, EncoderFamily, get_family
 from ltp_tf.layers.activations import activation_from_hf
 from ltp_tf.models.backbone import TokenPruningBackbone

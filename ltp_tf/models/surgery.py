@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import keras
 
-from ltp_tf.config import TokenPruningConfig
+from ltp_tf.token_pruning_config import TokenPruningConfig
 from ltp_tf.models.classifier import TokenPruningClassifier
 
 

@@ -11,7 +11,7 @@ See `docs/weight_pruning.md`.
 """
 
 from ltp_tf.sparsity.callback import UpdateWeightPruning
-from ltp_tf.sparsity.config import PruningConfig, load_pruning_configs
+from ltp_tf.sparsity.pruning_groups import PruningConfig, load_pruning_configs
 from ltp_tf.sparsity.distillation import Distiller, dense_teacher
 from ltp_tf.sparsity.patterns import parse_pattern
 from ltp_tf.sparsity.pruning import PruningPlan, find_plan, prune, strip

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import keras
 
-from ltp_tf.sparsity.config import PruningConfig
+from ltp_tf.sparsity.pruning_groups import PruningConfig
 from ltp_tf.sparsity.kernels import PrunableKernel
 from ltp_tf.sparsity.optimizer import MaskConstraint, PruningOptimizer
 from ltp_tf.sparsity.selection import SkippedKernel, assign_kernels

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import keras
 
 from ltp_tf.sparsity.callback import UpdateWeightPruning
-from ltp_tf.sparsity.config import PruningConfig, load_pruning_configs, settings_from_mapping, settings_to_dict
+from ltp_tf.sparsity.pruning_groups import PruningConfig, load_pruning_configs, settings_from_mapping, settings_to_dict
 from ltp_tf.sparsity.distillation import DISTILL_MODES, Distiller, dense_teacher
 from ltp_tf.sparsity.pruning import prune
 from ltp_tf.validation import check_int_at_least, check_number, check_one_of
@@ -40,8 +40,8 @@ class WeightPruningConfig:
         sparsity_warm_epochs: epochs of training before the first mask update, >= 0 (may be fractional).
         cooldown_epochs: epochs of training after the last mask update, >= 0 (may be fractional).
         op_names, excluded_op_names: which kernels are pruned (regular expressions over variable paths).
-        pruning_config_file: a JSON/YAML file of mixed per-layer configs (`ltp_tf.sparsity.config`); its settings
-            override these flags.
+        pruning_config_file: a JSON/YAML file of mixed per-layer configs (`ltp_tf.sparsity.pruning_groups`); its
+            settings override these flags.
         distill_loss_weight: > 0 turns on distillation from the dense teacher with this weight.
         distill_mode: `"hidden_mse"` (the reference: replaces the task loss) or `"logits_kl"` (added to it).
         distill_temperature: softmax temperature of `"logits_kl"`.

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import keras
 
-from ltp_tf.sparsity.config import PruningConfig
+from ltp_tf.sparsity.pruning_groups import PruningConfig
 from ltp_tf.sparsity.kernels import PrunableKernel, prunable_kernels
 
 

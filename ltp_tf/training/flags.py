@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from absl import app, flags
 
 from ltp_tf.sparsity import WeightPruningConfig
-from ltp_tf.training.config import STAGES, TrainConfig, check_prune_mode, parse_stages, stages_from_masking_mode
+from ltp_tf.training.train_config import STAGES, TrainConfig, check_prune_mode, parse_stages, stages_from_masking_mode
 
 # configs/flags/ of the source tree (a checkout, or an editable install of it).
 FLAGFILE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),

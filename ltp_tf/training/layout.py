@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 
-from ltp_tf.training.config import STAGE_SOURCES, TrainConfig
+from ltp_tf.training.train_config import STAGE_SOURCES, TrainConfig
 
 WORK_SUFFIX = ".work"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 
 from ltp_tf.callbacks import find_pruning_blocks
-from ltp_tf.config import TokenPruningConfig
+from ltp_tf.token_pruning_config import TokenPruningConfig
 from ltp_tf.layers.encoder_block import TokenPruningEncoderBlock
 from ltp_tf.models.classifier import TokenPruningClassifier
 from ltp_tf.models.surgery import with_settings

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import keras
 
-from ltp_tf.training.config import StageSettings, TrainConfig
+from ltp_tf.training.train_config import StageSettings, TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import ContextManager
 import keras
 import numpy as np
 
-from ltp_tf.training.config import TrainConfig
+from ltp_tf.training.train_config import TrainConfig
 
 
 def has_accelerator() -> bool:

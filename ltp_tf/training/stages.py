@@ -33,7 +33,7 @@ from ltp_tf.training import layout
 from ltp_tf.training import resume_state
 from ltp_tf.training import teacher_cache
 from ltp_tf.training.batching import TrainBatches, fit_input, steps_per_epoch
-from ltp_tf.training.config import TrainConfig
+from ltp_tf.training.train_config import TrainConfig
 from ltp_tf.training.evaluation import Evaluator
 from ltp_tf.training.evaluation_callback import EvaluateAndSaveState
 from ltp_tf.training.modeling import float32_copy, stage_model, thresholds

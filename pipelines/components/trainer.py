@@ -1,6 +1,6 @@
 """Trainer: the training CLI's stages (dense fine-tune, soft, hard, or a baseline) on Transform's features.
 
-It calls `ltp_tf.training.runner.run` — the same code as `python -m ltp_tf.train` — with
+It calls `ltp_tf.training.training_run.run` — the same code as `python -m ltp_tf.train` — with
 `--features_dir` set to Transform's output and `--output_dir` set to its own (resumable) output, so a
 Trainer killed mid-stage continues from that stage's last evaluation when the pipeline is rerun.
 """
@@ -15,14 +15,14 @@ from pipelines.component import ExecutionContext, ExecutorResult
 
 def train_config(parameters: dict[str, Any], features_dir: str, output_dir: str):
     """The `TrainConfig` of a Trainer execution."""
-    from ltp_tf.training.config import TrainConfig
+    from ltp_tf.training.train_config import TrainConfig
 
     return TrainConfig.from_dict({**parameters, "features_dir": features_dir, "output_dir": output_dir})
 
 
 def run_trainer(context: ExecutionContext) -> ExecutorResult:
     """Parameters: `TrainConfig` fields (task, stages, lr, ...). Inputs: `features`. Output: `model`."""
-    from ltp_tf.training.runner import run
+    from ltp_tf.training.training_run import run
 
     config = train_config(dict(context.parameters), context.inputs["features"], context.outputs["model"])
     report = run(config)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
-from ltp_tf.config import TokenPruningConfig
+from ltp_tf.token_pruning_config import TokenPruningConfig
 from ltp_tf.layers import TokenPruningEncoderBlock
 from tests.layer_harness import run_layer_test
 

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from ltp_tf.training import layout
-from ltp_tf.training.config import TrainConfig, check_prune_mode, parse_stages, stages_from_masking_mode
+from ltp_tf.training.train_config import TrainConfig, check_prune_mode, parse_stages, stages_from_masking_mode
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -9,7 +9,7 @@ from ltp_tf.models.pretrained import packaged_minilm_path
 from pipelines.component import Component, OutputSpec, Pipeline
 from pipelines.components.example_gen import run_example_gen
 from pipelines.components.transform import run_transform
-from pipelines.runner import LocalRunner
+from pipelines.local_runner import LocalRunner
 
 
 def _rows(token_ids, segment_ids, mask, labels):

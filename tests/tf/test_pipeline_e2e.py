@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from ltp_tf.serving import publish
-from ltp_tf.training import runner as training_runner
+from ltp_tf.training import training_run
 from pipelines.lineage import format_lineage
 from pipelines.metadata_store import MetadataStore
 from pipelines.pipeline import BlessingRule, create_pipeline
-from pipelines.runner import LocalRunner
+from pipelines.local_runner import LocalRunner
 from tests.hf_models import write_hf_model
 
 TRAINER = {"stages": ["finetune", "soft", "hard"], "lr": 5e-5, "epoch": 1, "bs": 16, "jit_compile": False,
@@ -45,7 +45,7 @@ def scenario(tmp_path_factory, glue_dir):
     quiet = lambda _: None  # noqa: E731
     record = {"root": root, "export_dir": export_dir}
     trained = []
-    original_run_stage = training_runner.run_stage
+    original_run_stage = training_run.run_stage
 
     def run_stage_then_die(config, stage, *args, **kwargs):
         if stage == "soft":
@@ -54,7 +54,7 @@ def scenario(tmp_path_factory, glue_dir):
         return original_run_stage(config, stage, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(training_runner, "run_stage", run_stage_then_die)
+        patch.setattr(training_run, "run_stage", run_stage_then_die)
         with pytest.raises(KeyboardInterrupt):
             runner.run(_pipeline(model_dir, glue_dir, export_dir), log=quiet)
     record["trained_before_kill"] = list(trained)
@@ -67,7 +67,7 @@ def scenario(tmp_path_factory, glue_dir):
         raise KeyboardInterrupt("simulated kill during the Pusher")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(training_runner, "run_stage", counting_run_stage)
+        patch.setattr(training_run, "run_stage", counting_run_stage)
         patch.setattr(publish, "publish", publish_then_die)
         with pytest.raises(KeyboardInterrupt):
             runner.run(_pipeline(model_dir, glue_dir, export_dir), log=quiet)

@@ -8,7 +8,7 @@ import pytest
 from pipelines.component import Component, ExecutorResult, OutputSpec, Pipeline
 from pipelines.lineage import format_lineage
 from pipelines.metadata_store import MetadataStore
-from pipelines.runner import LocalRunner
+from pipelines.local_runner import LocalRunner
 
 
 def _write(name, text=None):

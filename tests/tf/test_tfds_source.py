@@ -43,7 +43,7 @@ def test_pipeline_example_gen_and_transform_read_tfds(tmp_path):
     from ltp_tf.models.pretrained import packaged_minilm_path
     from pipelines.component import Pipeline
     from pipelines.pipeline import create_pipeline
-    from pipelines.runner import LocalRunner
+    from pipelines.local_runner import LocalRunner
 
     full = create_pipeline(task="rte", data_dir=None, data_source="tfds", model_dir=packaged_minilm_path(),
                            max_seq_length=32, trainer={}, model_name="m", export_dir=str(tmp_path))
@@ -56,7 +56,7 @@ def test_pipeline_example_gen_and_transform_read_tfds(tmp_path):
 
 
 def test_training_config_rejects_unknown_source():
-    from ltp_tf.training.config import TrainConfig
+    from ltp_tf.training.train_config import TrainConfig
 
     with pytest.raises(ValueError, match="`--data_source` must be one of \\['tsv', 'tfds'\\]. Received: --data_source=hf"):
         TrainConfig(task="sst2", data_source="hf")

@@ -13,7 +13,7 @@ from absl import flags
 
 from ltp_tf.data.glue import TASKS
 from ltp_tf.sparsity import WeightPruningConfig
-from ltp_tf.training.config import TrainConfig
+from ltp_tf.training.train_config import TrainConfig
 from ltp_tf.training.flags import (FLAGFILE_DIR, HELP, NOT_FLAGS, config_from_flags, define_flags, flag_name,
                                    resolve_flagfiles)
 
@@ -91,7 +91,7 @@ def test_a_shipped_flagfile_is_found_by_name(tmp_path, monkeypatch):
 
 
 def test_importing_the_library_defines_no_flags():
-    script = ("from absl import flags\nimport ltp_tf, ltp_tf.training.flags, ltp_tf.training.runner\n"
+    script = ("from absl import flags\nimport ltp_tf, ltp_tf.training.flags, ltp_tf.training.training_run\n"
               "print(sorted(set(flags.FLAGS) & {'task', 'stages', 'lambda', 'do_prune'}))")
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})

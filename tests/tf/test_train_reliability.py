@@ -16,7 +16,7 @@ from ltp_tf.atomic import temporary_name
 from ltp_tf.checkpoints import check_checkpoint, is_complete
 from ltp_tf.locking import FolderLockedError, exclusive_lock
 from ltp_tf.training import layout, run
-from ltp_tf.training.runner import preflight
+from ltp_tf.training.training_run import preflight
 from tests.core.test_training_run import _config, tiny  # noqa: F401  (the module-scoped fixture)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from ltp_tf.config import TokenPruningConfig
+from ltp_tf.token_pruning_config import TokenPruningConfig
 
 
 def test_defaults_are_dense_and_hard():

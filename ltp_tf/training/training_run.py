@@ -1,4 +1,4 @@
-"""`run`: the whole command — checks, data, then each requested stage in order, then the report.
+"""`run`: one training run (`python -m ltp_tf.train`): checks, data, each requested stage in order, the report.
 
 Stages already complete in the output folder are skipped (their report is read back), so rerunning a
 command resumes it: finished stages are not retrained, an interrupted one continues from its last
@@ -26,7 +26,7 @@ from ltp_tf.data.tokenization import check_tokenizer_folder
 from ltp_tf.locking import exclusive_lock
 from ltp_tf.models.classifier import TokenPruningClassifier
 from ltp_tf.training import layout
-from ltp_tf.training.config import TrainConfig
+from ltp_tf.training.train_config import TrainConfig
 from ltp_tf.training.modeling import pretrained_classifier
 from ltp_tf.training.plugins import StagePlugins
 from ltp_tf.training.report import format_summary, run_report
