@@ -29,7 +29,7 @@ from ltp_tf.sparsity.pruning import PruningPlan, find_plan
 
 class UpdateWeightPruning(keras.callbacks.Callback):
     """Updates scores and masks on the pruning schedule (see the module docstring). Takes no arguments: the
-    schedules are the pruned model's `PruningConfig`s."""
+    schedules are the pruned model's `WeightPruningGroup`s."""
 
     def __init__(self):
         super().__init__()

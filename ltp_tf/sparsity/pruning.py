@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import keras
 
-from ltp_tf.sparsity.pruning_groups import PruningConfig
+from ltp_tf.sparsity.pruning_groups import WeightPruningGroup
 from ltp_tf.sparsity.kernels import PrunableKernel
 from ltp_tf.sparsity.optimizer import MaskConstraint, PruningOptimizer
 from ltp_tf.sparsity.selection import SkippedKernel, assign_kernels
@@ -59,7 +59,7 @@ class PruningPlan:
         optimizer: the `PruningOptimizer` of the last `fit` (kept so snip-momentum scores persist across fits).
     """
 
-    configs: tuple[PruningConfig, ...]
+    configs: tuple[WeightPruningGroup, ...]
     kernels: list[PrunedKernel]
     skipped: list[SkippedKernel]
     step: int = 0
@@ -82,12 +82,13 @@ class PruningPlan:
 
 
 def prune(model: keras.Model,
-          configs: PruningConfig | Mapping[str, Any] | Sequence[PruningConfig | Mapping[str, Any]]) -> keras.Model:
+          configs: WeightPruningGroup | Mapping[str, Any] | Sequence[WeightPruningGroup | Mapping[str, Any]]
+          ) -> keras.Model:
     """Prepares `model` (built, in place) for weight pruning and returns it. See the module docstring.
 
     Args:
         model: a built Keras 3 model.
-        configs: one `PruningConfig` (or its dict), or several; overlapping selections go to the most specific.
+        configs: one `WeightPruningGroup` (or its dict), or several; overlapping selections go to the most specific.
     """
     configs = _as_configs(configs)
     if find_plan(model, required=False) is not None:
@@ -153,10 +154,10 @@ def _mask_attribute(variable: keras.Variable) -> str:
     return variable.name + MASK_SUFFIX
 
 
-def _as_configs(configs) -> list[PruningConfig]:
-    if isinstance(configs, (PruningConfig, Mapping)):
+def _as_configs(configs) -> list[WeightPruningGroup]:
+    if isinstance(configs, (WeightPruningGroup, Mapping)):
         configs = [configs]
     if not isinstance(configs, Sequence) or not configs:
-        raise ValueError(f"`configs` must be a PruningConfig, a dict of its fields, or a non-empty list of them. "
-                         f"Received: configs={configs!r}")
-    return [c if isinstance(c, PruningConfig) else PruningConfig.from_dict(c) for c in configs]
+        raise ValueError("`configs` must be a WeightPruningGroup, a dict of its fields, or a non-empty list of "
+                         f"them. Received: configs={configs!r}")
+    return [c if isinstance(c, WeightPruningGroup) else WeightPruningGroup.from_dict(c) for c in configs]

@@ -1,6 +1,8 @@
-"""`PruningConfig`: one group of kernels pruned together (INC's per-pruner settings), and mixed-config files.
+"""`WeightPruningGroup`: one group of kernels pruned together (INC's per-pruner settings), and mixed-config files.
 
-Field names are INC's `WeightPruningConfig` keys, so a reference config reads unchanged:
+`WeightPruningGroup` was called `PruningConfig` (still exported under that name by `ltp_tf.sparsity`); it prunes
+weights, `ltp_tf.TokenPruningConfig` prunes tokens. Field names are the keys of INC's own `WeightPruningConfig`
+(not `ltp_tf.sparsity.WeightPruningConfig`, the training flags), so a reference config reads unchanged:
 `op_names` / `excluded_op_names` (regular expressions, `re.search` over variable paths such as
 `.../transformer_layer_0/self_attention_layer/query/kernel`), `target_sparsity`, `pattern`, `pruning_type`
 (the criterion), `pruning_scope`, `sparsity_decay_type`, `start_step`, `end_step`, `pruning_frequency`,
@@ -32,7 +34,7 @@ SCOPES = ("global", "local")
 
 
 @dataclasses.dataclass(frozen=True)
-class PruningConfig:
+class WeightPruningGroup:
     """Settings of one pruning group (defaults: INC's).
 
     Attributes:
@@ -108,7 +110,7 @@ class PruningConfig:
         return settings_to_dict(self)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "PruningConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> "WeightPruningGroup":
         return cls(**settings_from_mapping(cls, values, "pruning setting", wrap_strings=False))
 
 
@@ -140,8 +142,8 @@ def settings_from_mapping(cls, values: Mapping[str, Any], what: str, wrap_string
     return values
 
 
-def load_pruning_configs(path: str, defaults: Mapping[str, Any] | None = None) -> list[PruningConfig]:
-    """Reads a mixed-config file (see the module docstring) into one `PruningConfig` per entry."""
+def load_pruning_configs(path: str, defaults: Mapping[str, Any] | None = None) -> list[WeightPruningGroup]:
+    """Reads a mixed-config file (see the module docstring) into one `WeightPruningGroup` per entry."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Pruning config file not found: {path!r}")
     with open(path, encoding="utf-8") as f:
@@ -161,7 +163,7 @@ def load_pruning_configs(path: str, defaults: Mapping[str, Any] | None = None) -
         if not isinstance(entry, dict):
             raise ValueError(f"{path}: `pruning_configs[{i}]` must be a mapping. Received: {entry!r}")
         try:
-            configs.append(PruningConfig.from_dict({**shared, **entry}))
+            configs.append(WeightPruningGroup.from_dict({**shared, **entry}))
         except ValueError as error:
             raise ValueError(f"{path}: `pruning_configs[{i}]`: {error}") from None
     return configs

@@ -17,9 +17,14 @@ from typing import Any, Mapping
 import keras
 
 from ltp_tf.sparsity.callback import UpdateWeightPruning
-from ltp_tf.sparsity.pruning_groups import PruningConfig, load_pruning_configs, settings_from_mapping, settings_to_dict
 from ltp_tf.sparsity.distillation import DISTILL_MODES, Distiller, dense_teacher
 from ltp_tf.sparsity.pruning import prune
+from ltp_tf.sparsity.pruning_groups import (
+    WeightPruningGroup,
+    load_pruning_configs,
+    settings_from_mapping,
+    settings_to_dict,
+)
 from ltp_tf.validation import check_int_at_least, check_number, check_one_of
 
 # The reference excludes only the pooler ("excluded_op_names": ["pooler"]); keras_hub names it `pooled_dense`.
@@ -34,7 +39,7 @@ class WeightPruningConfig:
     Attributes:
         do_prune: prune weights in this run.
         target_sparsity, pruning_pattern, pruning_type, pruning_scope, sparsity_decay_type,
-        max_sparsity_ratio_per_op, min_sparsity_ratio_per_op: as `PruningConfig`'s `target_sparsity`, `pattern`,
+        max_sparsity_ratio_per_op, min_sparsity_ratio_per_op: as `WeightPruningGroup`'s `target_sparsity`, `pattern`,
             ... (defaults: the reference's, 0.9, 4x1, snip_momentum, global, exp, 0.98, 0).
         pruning_frequency: optimizer steps between mask updates, >= 1.
         sparsity_warm_epochs: epochs of training before the first mask update, >= 0 (may be fractional).
@@ -76,8 +81,8 @@ class WeightPruningConfig:
                              f"Received: distill_temperature={self.distill_temperature!r}")
         self._base_config(start_step=1, end_step=1)  # validates the pruning fields and their combinations
 
-    def _base_config(self, start_step: int, end_step: int) -> PruningConfig:
-        return PruningConfig(
+    def _base_config(self, start_step: int, end_step: int) -> WeightPruningGroup:
+        return WeightPruningGroup(
             op_names=tuple(self.op_names), excluded_op_names=tuple(self.excluded_op_names),
             target_sparsity=self.target_sparsity, pattern=self.pruning_pattern, pruning_type=self.pruning_type,
             pruning_scope=self.pruning_scope, sparsity_decay_type=self.sparsity_decay_type, start_step=start_step,
@@ -85,7 +90,7 @@ class WeightPruningConfig:
             max_sparsity_ratio_per_op=self.max_sparsity_ratio_per_op,
             min_sparsity_ratio_per_op=self.min_sparsity_ratio_per_op)
 
-    def pruning_configs(self, steps_per_epoch: int, epochs: int) -> list[PruningConfig]:
+    def pruning_configs(self, steps_per_epoch: int, epochs: int) -> list[WeightPruningGroup]:
         """The pruning groups of a run of `epochs` epochs of `steps_per_epoch` optimizer steps.
 
         Pruning starts at `int(sparsity_warm_epochs * steps_per_epoch)` and ends at

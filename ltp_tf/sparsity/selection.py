@@ -16,7 +16,7 @@ from typing import Sequence
 
 import keras
 
-from ltp_tf.sparsity.pruning_groups import PruningConfig
+from ltp_tf.sparsity.pruning_groups import WeightPruningGroup
 from ltp_tf.sparsity.kernels import PrunableKernel, prunable_kernels
 
 
@@ -38,7 +38,7 @@ class SkippedKernel:
     reason: str
 
 
-def assign_kernels(model: keras.Model, configs: Sequence[PruningConfig]
+def assign_kernels(model: keras.Model, configs: Sequence[WeightPruningGroup]
                    ) -> tuple[list[Assignment], list[SkippedKernel]]:
     """Resolves `configs` against `model`'s Dense / EinsumDense kernels (see the module docstring)."""
     kernels = prunable_kernels(model)

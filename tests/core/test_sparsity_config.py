@@ -1,4 +1,4 @@
-"""Pruning configs: validation errors, mixed-config files, kernel selection and precedence."""
+"""Weight pruning groups: validation errors, mixed-config files, kernel selection and precedence."""
 
 import json
 
@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from ltp_tf.sparsity import PruningConfig, WeightPruningConfig, find_plan, load_pruning_configs, prune
+from ltp_tf.sparsity import WeightPruningConfig, WeightPruningGroup, find_plan, load_pruning_configs, prune
 from ltp_tf.sparsity.kernels import einsum_kernel_view
 
 
@@ -40,29 +40,36 @@ def _model():
 ])
 def test_invalid_configs_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        PruningConfig(**{"start_step": 1, "end_step": 10, **kwargs})
+        WeightPruningGroup(**{"start_step": 1, "end_step": 10, **kwargs})
+
+
+def test_pruning_config_is_the_former_name_of_weight_pruning_group():
+    import ltp_tf.sparsity
+
+    assert ltp_tf.sparsity.PruningConfig is WeightPruningGroup
+    assert "PruningConfig" in ltp_tf.sparsity.__all__ and "WeightPruningGroup" in ltp_tf.sparsity.__all__
 
 
 def test_unknown_key_is_an_error():
     with pytest.raises(ValueError, match=r"Unknown pruning setting\(s\) \['sparsity'\]"):
-        PruningConfig.from_dict({"sparsity": 0.5})
+        WeightPruningGroup.from_dict({"sparsity": 0.5})
 
 
 def test_regex_matching_nothing_is_an_error():
     model = _model()
     with pytest.raises(ValueError, match=r"`op_names` of pruning config 1 must select at least one Dense or "
                                          r"EinsumDense kernel .* Received: op_names=\['attention_typo'\]"):
-        prune(model, [PruningConfig(start_step=1, end_step=2), PruningConfig(op_names=("attention_typo",),
-                                                                              start_step=1, end_step=2)])
+        prune(model, [WeightPruningGroup(start_step=1, end_step=2),
+                      WeightPruningGroup(op_names=("attention_typo",), start_step=1, end_step=2)])
     assert find_plan(model, required=False) is None
 
 
 @pytest.mark.parametrize("order", [0, 1])
 def test_most_specific_config_wins_whatever_the_order(order):
     model = _model()
-    catch_all = PruningConfig(op_names=(".*",), pattern="4x1", pruning_scope="global", start_step=1, end_step=2)
-    local = PruningConfig(op_names=("query",), pattern="2:4", target_sparsity=0.5, pruning_scope="local",
-                          start_step=1, end_step=2)
+    catch_all = WeightPruningGroup(op_names=(".*",), pattern="4x1", pruning_scope="global", start_step=1, end_step=2)
+    local = WeightPruningGroup(op_names=("query",), pattern="2:4", target_sparsity=0.5, pruning_scope="local",
+                               start_step=1, end_step=2)
     configs = [catch_all, local] if order == 0 else [local, catch_all]
     plan = find_plan(prune(model, configs))
     owners = {k.path.split("/")[-2]: plan.configs[k.config_index].pattern for k in plan.kernels}
@@ -73,8 +80,8 @@ def test_most_specific_config_wins_whatever_the_order(order):
 
 def test_equally_specific_overlap_is_an_error():
     with pytest.raises(ValueError, match=r"Pruning configs \[0, 1\] both select kernel 'intermediate/kernel'"):
-        prune(_model(), [PruningConfig(op_names=("intermediate",), start_step=1, end_step=2),
-                         PruningConfig(op_names=("inter",), pattern="1x1", start_step=1, end_step=2)])
+        prune(_model(), [WeightPruningGroup(op_names=("intermediate",), start_step=1, end_step=2),
+                         WeightPruningGroup(op_names=("inter",), pattern="1x1", start_step=1, end_step=2)])
 
 
 def test_attention_kernels_are_viewed_as_in_by_out_matrices():
@@ -101,7 +108,7 @@ def test_mixed_config_file_json_and_yaml(tmp_path):
     yaml_path.write_text("target_sparsity: 0.6\npruning_configs:\n"
                          "  - {op_names: [query], pattern: '2:4', target_sparsity: 0.5, pruning_scope: local}\n"
                          "  - {op_names: [intermediate], pattern: 1xchannel}\n")
-    defaults = PruningConfig(start_step=3, end_step=9, pruning_frequency=3).to_dict()
+    defaults = WeightPruningGroup(start_step=3, end_step=9, pruning_frequency=3).to_dict()
     for path in (json_path, yaml_path):
         first, second = load_pruning_configs(str(path), defaults)
         assert (first.pattern, first.target_sparsity, first.pruning_scope, first.start_step) == ("2:4", 0.5, "local", 3)

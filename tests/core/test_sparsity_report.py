@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier
-from ltp_tf.sparsity import PruningConfig, UpdateWeightPruning, prune, sparsity_report, strip
+from ltp_tf.sparsity import UpdateWeightPruning, WeightPruningGroup, prune, sparsity_report, strip
 
 
 def test_report_counts_zeros_parameters_and_flops():
@@ -14,8 +14,8 @@ def test_report_counts_zeros_parameters_and_flops():
     rng = np.random.default_rng(0)
     x = {"token_ids": rng.integers(1, 40, size=(8, 6)).astype("int32")}
     model(x)
-    prune(model, PruningConfig(pattern="4x1", target_sparsity=0.6, pruning_type="magnitude", start_step=1,
-                               end_step=1, excluded_op_names=("pooled_dense",)))
+    prune(model, WeightPruningGroup(pattern="4x1", target_sparsity=0.6, pruning_type="magnitude", start_step=1,
+                                    end_step=1, excluded_op_names=("pooled_dense",)))
     model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=False,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, np.zeros(8, "int32"), batch_size=8, epochs=1, verbose=0, callbacks=[UpdateWeightPruning()])

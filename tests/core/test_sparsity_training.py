@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
-from ltp_tf.sparsity import PruningConfig, UpdateWeightPruning, find_plan, prune, sparsity_report, strip
+from ltp_tf.sparsity import UpdateWeightPruning, WeightPruningGroup, find_plan, prune, sparsity_report, strip
 from ltp_tf.sparsity.kernels import prunable_kernels
 from ltp_tf.sparsity.optimizer import PruningOptimizer, ScoredKernel
 from ltp_tf.sparsity.patterns import parse_pattern
@@ -49,7 +49,7 @@ def test_prune_then_strip_restores_the_exact_weights_and_outputs():
     x, _ = _data(1)
     before = [_np(w) for w in model.weights]
     outputs = _np(model(x))
-    prune(model, PruningConfig(pattern="2:4", target_sparsity=0.5, start_step=1, end_step=4))
+    prune(model, WeightPruningGroup(pattern="2:4", target_sparsity=0.5, start_step=1, end_step=4))
     plan = find_plan(model)
     assert len(model.weights) == len(before) + len(plan.kernels)
     assert all(not k.mask.trainable and k.mask.path.endswith("kernel_pruning_mask") for k in plan.kernels)
@@ -65,8 +65,8 @@ def test_prune_then_strip_restores_the_exact_weights_and_outputs():
 def test_gradient_scores_match_numpy(criterion):
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(8, name="dense")(inputs))
-    prune(model, PruningConfig(pattern="1x1", target_sparsity=0.5, pruning_type=criterion, start_step=1,
-                               end_step=4))
+    prune(model, WeightPruningGroup(pattern="1x1", target_sparsity=0.5, pruning_type=criterion, start_step=1,
+                                    end_step=4))
     pruned = find_plan(model).kernels[0]
     kernel = pruned.kernel.variable
     optimizer = PruningOptimizer(keras.optimizers.SGD(0.1), [ScoredKernel(kernel, pruned.mask, criterion)])
@@ -119,8 +119,8 @@ def _assert_pattern(kernel_values, view, pattern, full):
                                                                ("snip", "1xchannel", 0.5, "local")])
 def test_target_reached_at_the_end_step_and_held(criterion, pattern, target, scope):
     model = _classifier()
-    config = PruningConfig(pattern=pattern, target_sparsity=target, pruning_type=criterion, pruning_scope=scope,
-                           start_step=2, end_step=11, pruning_frequency=2, excluded_op_names=("pooled_dense",))
+    config = WeightPruningGroup(pattern=pattern, target_sparsity=target, pruning_type=criterion, pruning_scope=scope,
+                                start_step=2, end_step=11, pruning_frequency=2, excluded_op_names=("pooled_dense",))
     prune(model, config)
     _compile(model)
     x, y = _data(2)
@@ -153,7 +153,7 @@ def test_target_reached_at_the_end_step_and_held(criterion, pattern, target, sco
 
 def test_training_without_the_callback_fails_loudly():
     x, y = _data(1)
-    config = PruningConfig(pattern="2:4", target_sparsity=0.5, start_step=1, end_step=2)
+    config = WeightPruningGroup(pattern="2:4", target_sparsity=0.5, start_step=1, end_step=2)
     model = prune(_classifier(), config)
     _compile(model)
     with pytest.raises(RuntimeError, match=r"needs the `ltp_tf.sparsity.UpdateWeightPruning\(\)` callback"):
@@ -171,20 +171,20 @@ def test_prune_and_strip_misuse():
     model = _classifier()
     with pytest.raises(ValueError, match="has no weight pruning to strip"):
         strip(model)
-    prune(model, PruningConfig(start_step=1, end_step=2))
+    prune(model, WeightPruningGroup(start_step=1, end_step=2))
     with pytest.raises(ValueError, match=r"is already pruned: call `strip\(model\)`"):
-        prune(model, PruningConfig(start_step=1, end_step=2))
+        prune(model, WeightPruningGroup(start_step=1, end_step=2))
     unbuilt = TokenPruningClassifier(TokenPruningBackbone(VOCAB, 1, 2, 16, 32), 2)
     with pytest.raises(ValueError, match="must be built before pruning"):
-        prune(unbuilt, PruningConfig(start_step=1, end_step=2))
+        prune(unbuilt, WeightPruningGroup(start_step=1, end_step=2))
     with pytest.raises(ValueError, match="nothing can be pruned"):
-        prune(_classifier(), PruningConfig(op_names=("logits",), pattern="4x1", start_step=1, end_step=2))
+        prune(_classifier(), WeightPruningGroup(op_names=("logits",), pattern="4x1", start_step=1, end_step=2))
 
 
 def test_attention_kernels_are_pruned_in_4x1_blocks_within_heads():
     model = _classifier(num_layers=1)
-    prune(model, PruningConfig(op_names=("self_attention_layer",), pattern="4x1", target_sparsity=0.5,
-                               pruning_type="magnitude", pruning_scope="local", start_step=1, end_step=1))
+    prune(model, WeightPruningGroup(op_names=("self_attention_layer",), pattern="4x1", target_sparsity=0.5,
+                                    pruning_type="magnitude", pruning_scope="local", start_step=1, end_step=1))
     _compile(model)
     x, y = _data(1)
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[UpdateWeightPruning()])
@@ -203,8 +203,8 @@ def test_attention_kernels_are_pruned_in_4x1_blocks_within_heads():
 def test_token_pruning_and_2_in_4_in_one_run():
     token_pruning = TokenPruningConfig(prune_mode="absolute_threshold", masking_mode="hard", final_token_threshold=0.12)
     model = _classifier(token_pruning, num_layers=3)
-    prune(model, PruningConfig(op_names=("transformer_layer",), pattern="2:4", target_sparsity=0.5,
-                               pruning_type="snip_momentum", start_step=1, end_step=5, pruning_frequency=2))
+    prune(model, WeightPruningGroup(op_names=("transformer_layer",), pattern="2:4", target_sparsity=0.5,
+                                    pruning_type="snip_momentum", start_step=1, end_step=5, pruning_frequency=2))
     _compile(model)
     x, y = _data(3)
     history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[UpdateWeightPruning()])
@@ -218,8 +218,8 @@ def test_token_pruning_and_2_in_4_in_one_run():
 
 
 def test_interrupted_run_resumes_schedule_and_masks_from_the_checkpoint(tmp_path):
-    config = PruningConfig(pattern="4x1", target_sparsity=0.5, pruning_type="magnitude", start_step=2, end_step=4,
-                           pruning_frequency=2, op_names=("transformer_layer",))
+    config = WeightPruningGroup(pattern="4x1", target_sparsity=0.5, pruning_type="magnitude", start_step=2,
+                                end_step=4, pruning_frequency=2, op_names=("transformer_layer",))
     x, y = _data(2)
     first = _classifier()
     prune(first, config)
@@ -242,8 +242,8 @@ def test_interrupted_run_resumes_schedule_and_masks_from_the_checkpoint(tmp_path
 def test_mixed_float16_scores_see_unscaled_gradients():
     keras.config.set_dtype_policy("mixed_float16")
     model = _classifier()
-    prune(model, PruningConfig(pattern="4x1", target_sparsity=0.5, pruning_type="snip_momentum", start_step=2,
-                               end_step=2, op_names=("transformer_layer",)))
+    prune(model, WeightPruningGroup(pattern="4x1", target_sparsity=0.5, pruning_type="snip_momentum", start_step=2,
+                                    end_step=2, op_names=("transformer_layer",)))
     _compile(model)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     x, y = _data(2)
@@ -262,8 +262,8 @@ def test_encoder_weight_density_counts_the_zeros_of_pruned_encoder_kernels():
     model = _classifier(num_layers=2)
     assert encoder_weight_density(model) == 1.0
     kernels = [k for block in model.backbone.transformer_layers for k in prunable_kernels(block)]
-    prune(model, PruningConfig(op_names=("transformer_layer",), pattern="2:4", target_sparsity=0.5, start_step=0,
-                               end_step=1, pruning_frequency=1))
+    prune(model, WeightPruningGroup(op_names=("transformer_layer",), pattern="2:4", target_sparsity=0.5,
+                                    start_step=0, end_step=1, pruning_frequency=1))
     _compile(model)
     x, y = _data(2)
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[UpdateWeightPruning()])

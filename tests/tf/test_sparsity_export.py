@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier
-from ltp_tf.sparsity import PruningConfig, UpdateWeightPruning, find_plan, prune, strip
+from ltp_tf.sparsity import UpdateWeightPruning, WeightPruningGroup, find_plan, prune, strip
 
 
 def test_stripped_model_exports_its_zeros(tmp_path):
@@ -16,10 +16,10 @@ def test_stripped_model_exports_its_zeros(tmp_path):
     x = {"token_ids": rng.integers(1, 50, size=(16, 8)).astype("int32"),
          "segment_ids": np.zeros((16, 8), "int32"), "padding_mask": np.ones((16, 8), bool)}
     model(x)
-    prune(model, [PruningConfig(op_names=("feedforward",), pattern="2:4", target_sparsity=0.5, start_step=2,
-                                end_step=4, pruning_frequency=2),
-                  PruningConfig(op_names=("self_attention",), pattern="1xchannel", target_sparsity=0.5,
-                                pruning_type="magnitude", start_step=2, end_step=4, pruning_frequency=2)])
+    prune(model, [WeightPruningGroup(op_names=("feedforward",), pattern="2:4", target_sparsity=0.5, start_step=2,
+                                     end_step=4, pruning_frequency=2),
+                  WeightPruningGroup(op_names=("self_attention",), pattern="1xchannel", target_sparsity=0.5,
+                                     pruning_type="magnitude", start_step=2, end_step=4, pruning_frequency=2)])
     model.compile(optimizer=keras.optimizers.Adam(1e-2),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, rng.integers(0, 2, 16), batch_size=4, epochs=2, verbose=0, callbacks=[UpdateWeightPruning()])

@@ -12,7 +12,7 @@ import pytest
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
-from ltp_tf.sparsity import PruningConfig, UpdateWeightPruning, find_plan, prune
+from ltp_tf.sparsity import UpdateWeightPruning, WeightPruningGroup, find_plan, prune
 
 
 def _tfmot_mask(matrix: np.ndarray) -> np.ndarray:
@@ -34,8 +34,8 @@ def _our_mask(layer: keras.layers.Layer, input_shape: tuple[int, ...], kernel: n
     inputs = keras.Input(input_shape)
     model = keras.Model(inputs, layer(inputs))
     layer.kernel.assign(kernel)
-    prune(model, PruningConfig(pattern="2:4", target_sparsity=0.5, pruning_type="magnitude", pruning_scope="local",
-                               start_step=0, end_step=0))
+    prune(model, WeightPruningGroup(pattern="2:4", target_sparsity=0.5, pruning_type="magnitude",
+                                    pruning_scope="local", start_step=0, end_step=0))
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse", jit_compile=False)
     model.fit(np.ones((2, *input_shape), "float32"), np.zeros((2, *model.output_shape[1:]), "float32"), verbose=0,
               callbacks=[UpdateWeightPruning()])
