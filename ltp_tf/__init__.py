@@ -1,7 +1,6 @@
 """ltp_tf: learned token pruning (LTP) and structured weight pruning for BERT-style encoders in Keras 3."""
 
 from ltp_tf.callbacks import KeptTokenLogger, SoftToHardSwitch, set_masking_mode
-from ltp_tf.token_pruning_config import TokenPruningConfig
 from ltp_tf.flops import FlopsReport, count_flops
 from ltp_tf.layers import TokenPruningEncoderBlock
 from ltp_tf.models import (
@@ -11,6 +10,7 @@ from ltp_tf.models import (
     load_backbone,
     packaged_minilm_path,
 )
+from ltp_tf.token_pruning_config import TokenPruningConfig
 
 __version__ = "0.1.0"
 

@@ -10,10 +10,10 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from ltp_tf.token_pruning_config import PRUNE_MODES, TokenPruningConfig
 from ltp_tf.data import get_task, load_preprocessor, read_split, tokenize
 from ltp_tf.flops import count_flops
 from ltp_tf.models.pretrained import load_backbone, packaged_minilm_path
+from ltp_tf.token_pruning_config import PRUNE_MODES, TokenPruningConfig
 
 _NUM_SENTENCES = flags.DEFINE_integer("num_sentences", 4, "SST-2 dev sentences to prune.", lower_bound=1)
 _PRUNE_MODE = flags.DEFINE_enum("prune_mode", "absolute_threshold", list(PRUNE_MODES), "Token pruning mode.")

@@ -13,8 +13,8 @@ import sys
 from absl import app, flags
 
 from ltp_tf.training.flags import config_from_flags, define_flags, parse_flags
-from pipelines.pipeline import BlessingRule, create_pipeline
 from pipelines.local_runner import LocalRunner
+from pipelines.pipeline import BlessingRule, create_pipeline
 
 define_flags()  # the training flags
 _ROOT = flags.DEFINE_string("pipeline_root", None, "Folder of artifacts and metadata.sqlite "

@@ -12,8 +12,8 @@ import time
 
 from absl import app, flags
 
-from pipelines.metadata_store import MetadataStore
 from pipelines.local_runner import METADATA_FILE
+from pipelines.metadata_store import MetadataStore
 
 _ROOT = flags.DEFINE_string("pipeline_root", None, "Pipeline root folder (holds metadata.sqlite).")
 

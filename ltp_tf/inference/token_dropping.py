@@ -32,12 +32,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from keras import ops
 
+from ltp_tf.inference.compilation import compile_function
+from ltp_tf.inference.shape_buckets import round_up_batch, round_up_length
 from ltp_tf.layers import token_scoring
 from ltp_tf.layers.encoder_block import TokenPruningEncoderBlock
 from ltp_tf.models.backbone import TokenPruningBackbone
 from ltp_tf.models.classifier import TokenPruningClassifier
-from ltp_tf.inference.compilation import compile_function
-from ltp_tf.inference.shape_buckets import round_up_batch, round_up_length
 
 
 class TokenDroppingRunner:

@@ -7,9 +7,9 @@ from typing import Any
 import keras
 from keras import ops
 
-from ltp_tf.token_pruning_config import TokenPruningConfig
 from ltp_tf.layers import token_scoring
 from ltp_tf.layers.activations import get_activation
+from ltp_tf.token_pruning_config import TokenPruningConfig
 from ltp_tf.validation import check_int_at_least
 
 

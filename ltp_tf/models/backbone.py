@@ -7,9 +7,9 @@ from typing import Any
 import keras
 from keras import ops
 
-from ltp_tf.token_pruning_config import TokenPruningConfig
 from ltp_tf.families import get_family
 from ltp_tf.layers.encoder_block import TokenPruningEncoderBlock
+from ltp_tf.token_pruning_config import TokenPruningConfig
 
 
 @keras.saving.register_keras_serializable(package="ltp_tf")

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ltp_tf.token_pruning_config import TokenPruningConfig
 from ltp_tf.families import FAMILIES, EncoderFamily, get_family
 from ltp_tf.layers.activations import activation_from_hf
 from ltp_tf.models.backbone import TokenPruningBackbone
 from ltp_tf.models.surgery import copy_weights_by_path
+from ltp_tf.token_pruning_config import TokenPruningConfig
 
 # Variables that exist only in ours: the pruning thresholds.
 _OWN_VARIABLES = ("threshold_delta", "frozen_threshold")

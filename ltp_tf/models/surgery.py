@@ -19,8 +19,8 @@ from typing import Any, Callable, Sequence
 
 import keras
 
-from ltp_tf.token_pruning_config import TokenPruningConfig
 from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.token_pruning_config import TokenPruningConfig
 
 
 def with_settings(model: TokenPruningClassifier, *, pruning_config: TokenPruningConfig | None = None,

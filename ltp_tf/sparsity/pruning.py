@@ -24,9 +24,9 @@ from typing import Any, Mapping, Sequence
 
 import keras
 
-from ltp_tf.sparsity.pruning_groups import WeightPruningGroup
 from ltp_tf.sparsity.kernels import PrunableKernel
 from ltp_tf.sparsity.optimizer import MaskConstraint, PruningOptimizer
+from ltp_tf.sparsity.pruning_groups import WeightPruningGroup
 from ltp_tf.sparsity.selection import SkippedKernel, assign_kernels
 
 PLAN_ATTRIBUTE = "_ltp_weight_pruning_plan"

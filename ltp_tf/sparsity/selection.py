@@ -16,8 +16,8 @@ from typing import Sequence
 
 import keras
 
-from ltp_tf.sparsity.pruning_groups import WeightPruningGroup
 from ltp_tf.sparsity.kernels import PrunableKernel, prunable_kernels
+from ltp_tf.sparsity.pruning_groups import WeightPruningGroup
 
 
 @dataclasses.dataclass(frozen=True)

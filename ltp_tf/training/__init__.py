@@ -4,8 +4,8 @@ The command line is `python -m ltp_tf.train` (its flags: `ltp_tf.training.flags`
 same from Python.
 """
 
-from ltp_tf.training.train_config import TrainConfig
 from ltp_tf.training.plugins import StageContext, StagePlugins
+from ltp_tf.training.train_config import TrainConfig
 from ltp_tf.training.training_run import run
 
 __all__ = ["StageContext", "StagePlugins", "TrainConfig", "run"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 import keras
 
 from ltp_tf.callbacks import find_pruning_blocks
-from ltp_tf.token_pruning_config import TokenPruningConfig
 from ltp_tf.layers.encoder_block import TokenPruningEncoderBlock
 from ltp_tf.models.classifier import TokenPruningClassifier
 from ltp_tf.models.surgery import with_settings
+from ltp_tf.token_pruning_config import TokenPruningConfig
 
 # Stages whose thresholds restart from `final_token_threshold * i / L`.
 FRESH_THRESHOLD_STAGES = ("soft", "topk", "threshold")

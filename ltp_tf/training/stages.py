@@ -33,7 +33,6 @@ from ltp_tf.training import layout
 from ltp_tf.training import resume_state
 from ltp_tf.training import teacher_cache
 from ltp_tf.training.batching import TrainBatches, fit_input, steps_per_epoch
-from ltp_tf.training.train_config import TrainConfig
 from ltp_tf.training.evaluation import Evaluator
 from ltp_tf.training.evaluation_callback import EvaluateAndSaveState
 from ltp_tf.training.modeling import float32_copy, stage_model, thresholds
@@ -41,6 +40,7 @@ from ltp_tf.training.optim import make_optimizer
 from ltp_tf.training.plugins import StageContext, StagePlugins
 from ltp_tf.training.report import stage_report
 from ltp_tf.training.runtime import model_scope, resolve_dtype_policy, resolve_jit_compile, seed_random_state
+from ltp_tf.training.train_config import TrainConfig
 
 REPORT_FILE = "report.json"
 

@@ -14,8 +14,8 @@ import math
 import os
 from typing import Any
 
-from ltp_tf.token_pruning_config import SCORING_MODES, SOFT_MASKS, TokenPruningConfig
 from ltp_tf.data.glue import get_task
+from ltp_tf.token_pruning_config import SCORING_MODES, SOFT_MASKS, TokenPruningConfig
 from ltp_tf.validation import check_int_at_least, check_int_in_range, check_number, check_one_of
 
 # Stages in the order they run. `tokenize` only writes `--features_dir`.

@@ -26,12 +26,12 @@ from ltp_tf.data.tokenization import check_tokenizer_folder
 from ltp_tf.locking import exclusive_lock
 from ltp_tf.models.classifier import TokenPruningClassifier
 from ltp_tf.training import layout
-from ltp_tf.training.train_config import TrainConfig
 from ltp_tf.training.modeling import pretrained_classifier
 from ltp_tf.training.plugins import StagePlugins
 from ltp_tf.training.report import format_summary, run_report
 from ltp_tf.training.runtime import resolve_dtype_policy
 from ltp_tf.training.stages import StageResult, finalize, fingerprint, run_stage, stage_settings_record
+from ltp_tf.training.train_config import TrainConfig
 
 
 def preflight(config: TrainConfig) -> None:

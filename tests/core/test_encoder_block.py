@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
-from ltp_tf.token_pruning_config import TokenPruningConfig
 from ltp_tf.layers import TokenPruningEncoderBlock
+from ltp_tf.token_pruning_config import TokenPruningConfig
 from tests.layer_harness import run_layer_test
 
 HIDDEN, HEADS, FFN, SEQ, BATCH = 16, 4, 32, 9, 3

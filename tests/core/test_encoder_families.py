@@ -14,8 +14,8 @@ import pytest
 from safetensors.numpy import load_file
 
 from ltp_tf import TokenPruningClassifier, TokenPruningConfig, load_backbone
-from ltp_tf.layers.activations import get_activation
 from ltp_tf.inference import TokenDroppingRunner
+from ltp_tf.layers.activations import get_activation
 from ltp_tf.sparsity.kernels import prunable_kernels
 from tests.hf_models import ALBERT_LAYERS, write_hf_model
 

@@ -17,9 +17,9 @@ import pytest
 from ltp_tf.serving import publish
 from ltp_tf.training import training_run
 from pipelines.lineage import format_lineage
+from pipelines.local_runner import LocalRunner
 from pipelines.metadata_store import MetadataStore
 from pipelines.pipeline import BlessingRule, create_pipeline
-from pipelines.local_runner import LocalRunner
 from tests.hf_models import write_hf_model
 
 TRAINER = {"stages": ["finetune", "soft", "hard"], "lr": 5e-5, "epoch": 1, "bs": 16, "jit_compile": False,

@@ -7,8 +7,8 @@ import pytest
 
 from pipelines.component import Component, ExecutorResult, OutputSpec, Pipeline
 from pipelines.lineage import format_lineage
-from pipelines.metadata_store import MetadataStore
 from pipelines.local_runner import LocalRunner
+from pipelines.metadata_store import MetadataStore
 
 
 def _write(name, text=None):

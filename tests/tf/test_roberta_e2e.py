@@ -19,8 +19,8 @@ import tensorflow as tf
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
 from ltp_tf.checkpoints import is_complete, load_checkpoint, save_checkpoint
 from ltp_tf.data import get_task, read_split, tokenize
-from ltp_tf.serving.exporter import export_checkpoint
 from ltp_tf.inference import TokenDroppingRunner
+from ltp_tf.serving.exporter import export_checkpoint
 from ltp_tf.serving.text import checkpoint_preprocessor
 from tests.hf_models import write_hf_model
 

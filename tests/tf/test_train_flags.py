@@ -13,9 +13,9 @@ from absl import flags
 
 from ltp_tf.data.glue import TASKS
 from ltp_tf.sparsity import WeightPruningConfig
-from ltp_tf.training.train_config import TrainConfig
 from ltp_tf.training.flags import (FLAGFILE_DIR, HELP, NOT_FLAGS, config_from_flags, define_flags, flag_name,
                                    resolve_flagfiles)
+from ltp_tf.training.train_config import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The LTP recipe flagfiles, one per task (other glue_*.flags files belong to other features).
