@@ -17,7 +17,7 @@ kernels run: zeros buy no speed there.
 
 `expected_flops_ratio` is the same count in `keras.ops`, differentiable in the kept-token counts: fed the
 backbone's soft-training `kept_tokens` (expected survivors per layer), it is what a FLOPs target constrains
-(`ltp_tf.token_pruning_trainer.FlopsTarget`); fed 0/1 masks it equals `count_flops`.
+(`ltp_tf.training.token_pruning_trainer.FlopsTarget`); fed 0/1 masks it equals `count_flops`.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ teacher and adds the distillation loss with `add_loss`; `compute_loss` then deci
 - `mode="logits_kl"`: `weight * T^2 * KL(softmax(teacher / T) || softmax(student / T))` (Hinton et al.), added
   to the compiled task loss.
 
-`logits_kd_loss` and `mean_squared_error` are the losses; `ltp_tf.token_pruning_trainer` uses them with teacher
-outputs computed once and cached (`ltp_tf.training.teacher_cache`) instead of a teacher forward pass per step.
+`logits_kd_loss` and `mean_squared_error` are the losses; `ltp_tf.training.token_pruning_trainer` uses them with
+teacher outputs computed once and cached (`ltp_tf.training.teacher_cache`) instead of a teacher forward pass per step.
 
 `hidden_mse` needs `TokenPruningClassifier`s (their backbones expose the last hidden states);
 `logits_kl` works with any classifier. Save `distiller.student`, not the distiller.

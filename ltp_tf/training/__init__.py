@@ -1,4 +1,5 @@
-"""GLUE training for learned token pruning: config, data, batching, metrics, stages and reports.
+"""GLUE training for learned token pruning: config, batching, the trainer (FLOPs target, cached-teacher distillation),
+stages and reports.
 
 The command line is `python -m ltp_tf.train` (its flags: `ltp_tf.training.flags`); `run(TrainConfig(...))` is the
 same from Python.

@@ -28,7 +28,6 @@ from ltp_tf.atomic import write_json
 from ltp_tf.data.features import TaskData
 from ltp_tf.data.glue_metrics import primary_metric
 from ltp_tf.models.classifier import TokenPruningClassifier
-from ltp_tf.token_pruning_trainer import TokenPruningTrainer
 from ltp_tf.training import layout
 from ltp_tf.training import resume_state
 from ltp_tf.training import teacher_cache
@@ -40,6 +39,7 @@ from ltp_tf.training.optim import make_optimizer
 from ltp_tf.training.plugins import StageContext, StagePlugins
 from ltp_tf.training.report import stage_report
 from ltp_tf.training.runtime import model_scope, resolve_dtype_policy, resolve_jit_compile, seed_random_state
+from ltp_tf.training.token_pruning_trainer import TokenPruningTrainer
 from ltp_tf.training.train_config import TrainConfig
 
 REPORT_FILE = "report.json"

@@ -27,8 +27,8 @@ from ltp_tf import checkpoints
 from ltp_tf.atomic import write_folder, write_json
 from ltp_tf.data.features import LabeledFeatures
 from ltp_tf.sparsity.distillation import classifier_forward
-from ltp_tf.token_pruning_trainer import TEACHER_HIDDEN, TEACHER_LOGITS
 from ltp_tf.training.batching import eval_batches
+from ltp_tf.training.token_pruning_trainer import TEACHER_HIDDEN, TEACHER_LOGITS
 
 CACHE_DIR = "teacher_outputs"
 RECORD_FILE = "teacher.json"

@@ -1,4 +1,5 @@
-"""FLOPs target and cached-teacher distillation (`ltp_tf.token_pruning_trainer`, `ltp_tf.training.teacher_cache`).
+"""FLOPs target and cached-teacher distillation (`ltp_tf.training.token_pruning_trainer`,
+`ltp_tf.training.teacher_cache`).
 
 Covers: the differentiable FLOPs ratio against `count_flops` (0/1 masks, through the backbone too) and its
 gradient against finite differences; the straight-through mask's forward values; the multiplier's direction;
@@ -21,9 +22,14 @@ from ltp_tf.data.features import TaskData, save_features
 from ltp_tf.data.glue import get_task
 from ltp_tf.flops import count_flops, expected_flops_ratio
 from ltp_tf.sparsity.distillation import logits_kd_loss, mean_squared_error
-from ltp_tf.token_pruning_trainer import TEACHER_HIDDEN, TEACHER_LOGITS, FlopsTarget, TokenPruningTrainer
 from ltp_tf.training import TrainConfig, layout, run, teacher_cache
 from ltp_tf.training.batching import TrainBatches, fit_input
+from ltp_tf.training.token_pruning_trainer import (
+    TEACHER_HIDDEN,
+    TEACHER_LOGITS,
+    FlopsTarget,
+    TokenPruningTrainer,
+)
 from tests.tiny_glue import random_features, random_split, write_vocab
 
 SEQ = 16
