@@ -90,15 +90,6 @@ def test_a_shipped_flagfile_is_found_by_name(tmp_path, monkeypatch):
         "prog", "--flagfile=nope.flags", "--", "--flagfile=glue_mrpc.flags"]
 
 
-def test_importing_the_library_defines_no_flags():
-    script = ("from absl import flags\nimport ltp_tf, ltp_tf.training.flags, ltp_tf.training.training_run\n"
-              "print(sorted(set(flags.FLAGS) & {'task', 'stages', 'lambda', 'do_prune'}))")
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "[]"
-
-
 @pytest.mark.parametrize("path", FLAGFILES, ids=os.path.basename)
 def test_flagfile_gives_the_ltp_recipe(path):
     config = _config(f"--flagfile={path}")
