@@ -107,12 +107,25 @@ def write_text(path: str, text: str) -> str:
 
 def write_bytes(path: str, data: bytes) -> str:
     """Writes `data` to `path` through a temporary file and `os.replace`. Returns `path`."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    return write_file(path, write)
+
+
+def write_file(path: str, write: Callable[[str], None]) -> str:
+    """Runs `write(tmp)`, which writes a temporary file, then renames it to `path` (`os.replace`).
+
+    The file counterpart of `write_folder`, for writers that take a path (`onnx.save`). If `write` raises, the
+    temporary file is removed and `path` is untouched. Returns `path`.
+    """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     remove_abandoned_siblings(path)
     tmp = temporary_name(path)
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -124,9 +124,13 @@ def _required_files(path: str) -> tuple[str, ...]:
     return (MODEL_FILE, METADATA_FILE) + get_family(family).tokenizer_files
 
 
+def _missing_files(path: str) -> list[str]:
+    return [name for name in _required_files(path) if not os.path.isfile(os.path.join(path, name))]
+
+
 def is_complete(path: str) -> bool:
     """Whether `path` is a complete checkpoint folder."""
-    return all(os.path.isfile(os.path.join(path, name)) for name in _required_files(path))
+    return not _missing_files(path)
 
 
 def check_checkpoint(path: str) -> CheckpointInfo:
@@ -139,8 +143,8 @@ def check_checkpoint(path: str) -> CheckpointInfo:
     Raises:
         ValueError: naming the file that is wrong and how.
     """
-    if not is_complete(path):
-        missing = [n for n in _required_files(path) if not os.path.isfile(os.path.join(path, n))]
+    missing = _missing_files(path)
+    if missing:
         raise ValueError(f"{path} is not a complete checkpoint: missing {missing}.")
     info = read_checkpoint_info(path)
     model_file = os.path.join(path, MODEL_FILE)
@@ -190,8 +194,8 @@ def load_checkpoint(path: str, compile: bool = False) -> Checkpoint:
     """Loads a checkpoint folder written by `save_checkpoint`."""
     if not os.path.isdir(path):
         raise FileNotFoundError(f"Checkpoint folder not found: {path!r}")
-    if not is_complete(path):
-        missing = [n for n in _required_files(path) if not os.path.isfile(os.path.join(path, n))]
+    missing = _missing_files(path)
+    if missing:
         raise FileNotFoundError(f"{path!r} is not a complete checkpoint: missing {missing}")
     info = read_checkpoint_info(path)
     import ltp_tf  # noqa: F401  (registers the serializable classes)

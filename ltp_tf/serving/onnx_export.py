@@ -89,7 +89,7 @@ def write_onnx(model, task, archive_factory, output_path: str, limits: dict[str,
     """
     import onnx
 
-    from ltp_tf.atomic import temporary_name
+    from ltp_tf.atomic import write_file
     from ltp_tf.serving import onnx_graph
 
     if onnx_graph.supports(model) is not None:
@@ -100,13 +100,8 @@ def write_onnx(model, task, archive_factory, output_path: str, limits: dict[str,
             graph, method = onnx.load(converted), "tf2onnx"
     else:
         graph, method = onnx_graph.build_onnx_graph(model, task, compact_min_length=compact_min_length), "fused"
-    tmp = temporary_name(output_path)
-    try:
-        onnx.save(with_input_limits(graph, limits), tmp)
-        os.replace(tmp, output_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    graph = with_input_limits(graph, limits)
+    write_file(output_path, lambda tmp: onnx.save(graph, tmp))
     return method
 
 

@@ -323,18 +323,13 @@ def _check_paths(config: TrainConfig) -> None:
         path = getattr(config, name)
         if path is not None and (os.sep in path or path.startswith(".")) and not os.path.isdir(path):
             raise ValueError(f"`--{name}` must be an existing folder. Received: --{name}={path} (not found)")
-    if config.restore is not None:
-        from ltp_tf.checkpoints import is_complete
+    from ltp_tf.checkpoints import is_complete
 
-        if not is_complete(config.restore):
-            raise ValueError(f"`--restore` must be a checkpoint folder (model.keras, vocab.txt, checkpoint.json) "
-                             f"written by ltp_tf.train. Received: --restore={config.restore}")
-    if config.teacher is not None:
-        from ltp_tf.checkpoints import is_complete
-
-        if not is_complete(config.teacher):
-            raise ValueError(f"`--teacher` must be a checkpoint folder (model.keras, vocab.txt, checkpoint.json) "
-                             f"written by ltp_tf.train. Received: --teacher={config.teacher}")
+    for name in ("restore", "teacher"):
+        path = getattr(config, name)
+        if path is not None and not is_complete(path):
+            raise ValueError(f"`--{name}` must be a checkpoint folder (model.keras, vocab.txt, checkpoint.json) "
+                             f"written by ltp_tf.train. Received: --{name}={path}")
 
 
 def _first_set(value, default):

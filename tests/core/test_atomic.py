@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from ltp_tf.atomic import write_json
+from ltp_tf.atomic import write_file, write_json
 
 
 def test_write_json_writes_indented_json_and_replaces_the_old_file(tmp_path):
@@ -29,3 +29,23 @@ def test_write_json_that_fails_leaves_the_old_file_whole(tmp_path):
     with open(path, encoding="utf-8") as f:
         assert json.load(f) == {"ok": True}
     assert os.listdir(tmp_path) == ["report.json"]
+
+
+def test_write_file_renames_what_the_writer_wrote_and_cleans_up_when_it_fails(tmp_path):
+    path = str(tmp_path / "model.onnx")
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("new")
+
+    def fail(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("half")
+        raise OSError("disk full")
+
+    assert write_file(path, write) == path
+    with pytest.raises(OSError, match="disk full"):
+        write_file(path, fail)
+    with open(path, encoding="utf-8") as f:
+        assert f.read() == "new"
+    assert os.listdir(tmp_path) == ["model.onnx"]
