@@ -14,6 +14,7 @@ from absl import flags
 from ltp_tf.data.glue import TASKS
 from ltp_tf.sparsity import WeightPruningConfig
 from ltp_tf.training.config import TrainConfig
+from ltp_tf.training.layout import stage_dir
 from ltp_tf.training.flags import (FLAGFILE_DIR, HELP, NOT_FLAGS, config_from_flags, define_flags, flag_name,
                                    resolve_flagfiles)
 
@@ -144,6 +145,16 @@ def test_flops_target_and_distillation_flags_map_onto_config():
     assert config.objective_settings("soft")["target_flops_reduction"] == 2.0
     assert "target_flops_reduction" not in config.objective_settings("hard") and config.distils("hard")
     assert not config.distils("finetune")
+
+
+def test_per_layer_keep_rates_flag_maps_onto_the_topk_stage():
+    config = _config("--task=mrpc", "--stages=finetune,topk", "--token_keep_rates=1,1,0.8,0.5,0.3,0.25")
+    assert config.token_keep_rates == (1.0, 1.0, 0.8, 0.5, 0.3, 0.25)
+    assert config.pruning_config("topk").token_keep_rates == config.token_keep_rates
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert stage_dir(config, "topk").endswith(os.path.join("topk", "rates_1-1-0.8-0.5-0.3-0.25", "lr_2e-05"))
+    with pytest.raises(ValueError, match="`--token_keep_rates` must be comma-separated numbers"):
+        _config("--task=mrpc", "--stages=finetune,topk", "--token_keep_rates=1,half")
 
 
 def test_unset_jit_compile_means_auto():
