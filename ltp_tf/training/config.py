@@ -322,9 +322,15 @@ def _check_objective(config: TrainConfig) -> None:
     if distils and not any(stage in KD_STAGES for stage in config.stages):
         raise ValueError(f"`--kd_weight`/`--kd_hidden_weight` distil in the stages {list(KD_STAGES)}; none runs. "
                          f"Received: --stages={','.join(config.stages)}")
-    if config.weight_pruning is not None and (distils or config.target_flops_reduction is not None):
-        raise ValueError("`--target_flops_reduction` and `--kd_weight` do not combine with weight pruning "
-                         "(`--do_prune`, `--distill_loss_weight`) yet: run them separately.")
+    # Weight pruning's masks live on the kernels, so a FLOPs target and logits distillation train through them;
+    # its own distillation (`--distill_loss_weight`, the reference's Distiller) is a second, different teacher.
+    if ((config.weight_pruning or {}).get("distill_loss_weight") or 0) > 0 and (
+            distils or config.target_flops_reduction is not None):
+        raise ValueError("`--distill_loss_weight` (weight pruning's distillation) does not combine with "
+                         "`--target_flops_reduction` or `--kd_weight`/`--kd_hidden_weight`: distil with --kd_weight "
+                         "instead. Received: --distill_loss_weight="
+                         f"{_format(config.weight_pruning['distill_loss_weight'])} --kd_weight={_format(config.kd_weight)} "
+                         f"--target_flops_reduction={config.target_flops_reduction}")
 
 
 def _check_stage_sources(config: TrainConfig) -> None:

@@ -197,7 +197,8 @@ def test_masking_mode_picks_the_stage_like_ltp(tmp_path):
     (("--task=sst2", "--stages=finetune", "--kd_weight=1"), "none runs"),
     (("--task=sst2", "--teacher=/nonexistent/x"), "`--teacher` is the model to distil from"),
     (("--task=sst2", "--soft_mask=hard"), "`--soft_mask` must be one of"),
-    (("--task=sst2", "--kd_weight=1", "--do_prune"), "do not combine with weight pruning"),
+    (("--task=sst2", "--kd_weight=1", "--do_prune", "--distill_loss_weight=1"),
+     "`--distill_loss_weight` \\(weight pruning's distillation\\) does not combine"),
 ])
 def test_invalid_flags(args, message):
     with pytest.raises(ValueError, match=message):
