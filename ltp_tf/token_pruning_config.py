@@ -39,6 +39,9 @@ class TokenPruningConfig:
             `final_token_threshold * i / L`. In `[0, 1)`.
         token_keep_rate: fraction of each sentence's tokens the last layer keeps in `topk` mode. At most 1;
             negative values are allowed (the schedule is floored at 0.01, as in LTP).
+        token_keep_rates: `topk` mode with a rate per layer instead of LTP's schedule: one fraction in
+            (0, 1] per encoder layer, e.g. another model's measured kept ratios (top-k at equal FLOPs). None:
+            the schedule ending at `token_keep_rate`.
         scoring_mode: `"mean"`: attention received, summed over heads and real queries, divided by
             `heads * score_reference_length` (LTP's scale with inputs padded to 128, but independent of the
             batch's padding); `"length_normalized"`: divided by `heads * real queries` instead, so a
@@ -55,6 +58,7 @@ class TokenPruningConfig:
     masking_mode: str = "hard"
     final_token_threshold: float = 0.01
     token_keep_rate: float = 1.0
+    token_keep_rates: tuple[float, ...] | None = None
     scoring_mode: str = "mean"
     temperature: float = 1e-3
     mask_loss_weight: float = 0.1
@@ -70,6 +74,14 @@ class TokenPruningConfig:
                      lambda v: 0.0 <= v < 1.0)
         check_number("token_keep_rate", self.token_keep_rate, "a finite number <= 1",
                      lambda v: math.isfinite(v) and v <= 1.0)
+        if self.token_keep_rates is not None:
+            rates = tuple(self.token_keep_rates)
+            object.__setattr__(self, "token_keep_rates", rates)  # a JSON list reads back as the same config
+            valid = [isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0.0 < v <= 1.0
+                     for v in rates]
+            if not rates or not all(valid):
+                raise ValueError("`token_keep_rates` must be one rate in (0, 1] per layer, or None. "
+                                 f"Received: token_keep_rates={rates}")
         check_number("temperature", self.temperature, "a finite number > 0",
                      lambda v: math.isfinite(v) and v > 0.0)
         check_number("mask_loss_weight", self.mask_loss_weight, "a finite number >= 0",
@@ -94,7 +106,8 @@ class TokenPruningConfig:
         if self.prune_mode == "none":
             return {"prune_mode": "none"}
         if self.prune_mode == "topk":
-            names = ("prune_mode", "token_keep_rate", "scoring_mode", "score_reference_length")
+            rates = "token_keep_rate" if self.token_keep_rates is None else "token_keep_rates"
+            names = ("prune_mode", rates, "scoring_mode", "score_reference_length")
         else:
             names = ("prune_mode", "masking_mode", "final_token_threshold", "scoring_mode", "score_reference_length")
             if self.learned:

@@ -25,8 +25,9 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
 
     Pruning modes (from `pruning_config.prune_mode`):
     - `"none"`: dense.
-    - `"topk"`: the `topk_keep_rates` schedule; a sentence keeps `round(length * rate)` tokens (at least
-      1), relative to its unpadded length (`token_scoring.topk_keep_counts`).
+    - `"topk"`: the `topk_keep_rates` schedule, or the config's per-layer `token_keep_rates`; a sentence
+      keeps `round(length * rate)` tokens (at least 1), relative to its unpadded length
+      (`token_scoring.topk_keep_counts`).
     - `"absolute_threshold"`: tokens whose score is below the layer's threshold are pruned. The threshold
       is `final_token_threshold * i / L + threshold_lr_scale * threshold_delta`, `threshold_delta` a
       scalar weight initialised to 0 (LTP's base plus trainable delta). It trains only in soft mode.
@@ -115,6 +116,10 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         get_activation(activation)  # validates the name
+        rates = self.pruning_config.token_keep_rates
+        if rates is not None and len(rates) != num_layers:
+            raise ValueError(f"`token_keep_rates` must hold one rate per layer ({num_layers}). "
+                             f"Received: token_keep_rates={rates}")
         self.supports_masking = False
 
     # ------------------------------------------------------------------ build
@@ -191,8 +196,18 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
         """Whether this block can prune at all (layer 0 and the top-k warm-up layers never do)."""
         mode = self.pruning_config.prune_mode
         if mode == "topk":
+            if self.pruning_config.token_keep_rates is not None:
+                return self.layer_index > 0 and self.topk_keep_rate < 1.0
             return self.layer_index >= token_scoring.topk_first_pruning_layer(self.num_layers)
         return mode == "absolute_threshold" and self.layer_index > 0
+
+    @property
+    def topk_keep_rate(self) -> float:
+        """This layer's `topk` keep rate: its entry of `token_keep_rates`, else LTP's schedule's."""
+        rates = self.pruning_config.token_keep_rates
+        if rates is None:
+            return token_scoring.topk_keep_rates(self.num_layers, self.pruning_config.token_keep_rate)[self.layer_index]
+        return rates[self.layer_index]
 
     @property
     def base_threshold(self) -> float:
@@ -332,8 +347,7 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
         if not self.prunes:
             return token_mask
         if self.pruning_config.prune_mode == "topk":
-            rate = token_scoring.topk_keep_rates(self.num_layers, self.pruning_config.token_keep_rate)[self.layer_index]
-            keep_counts = token_scoring.topk_keep_counts(sentence_lengths, rate)
+            keep_counts = token_scoring.topk_keep_counts(sentence_lengths, self.topk_keep_rate)
             return token_scoring.topk_keep_mask(scores, token_mask, keep_counts)
         return token_scoring.threshold_keep_mask(scores, token_mask, ops.stop_gradient(self.threshold))
 

@@ -4,7 +4,7 @@ Both training CLIs (`ltp_tf.train`, `pipelines.glue_ltp`) call `define_flags()`;
 no flags. There is one flag per `TrainConfig` field and per weight-pruning field of
 `ltp_tf.sparsity.WeightPruningConfig` (`op_names` and `excluded_op_names` excepted): its name, type and
 default come from the field, its help text from `HELP`. The flag is the field's name, except `--lambda`
-(LTP's name for `mask_loss_weight`); `--stages` is comma-separated text. Two more flags are LTP's way of
+(LTP's name for `mask_loss_weight`); `--stages` and `--token_keep_rates` are comma-separated text. Two more flags are LTP's way of
 choosing a stage, `--masking_mode` and `--prune_mode` (`stages_from_masking_mode`). Values are checked
 once, by `TrainConfig` (and `WeightPruningConfig`), which names the flag in its error.
 
@@ -24,7 +24,8 @@ from typing import Any, Sequence
 from absl import app, flags
 
 from ltp_tf.sparsity import WeightPruningConfig
-from ltp_tf.training.train_config import STAGES, TrainConfig, check_prune_mode, parse_stages, stages_from_masking_mode
+from ltp_tf.training.train_config import (STAGES, TrainConfig, check_prune_mode, parse_keep_rates, parse_stages,
+                                          stages_from_masking_mode)
 
 # configs/flags/ of the source tree (a checkout, or an editable install of it).
 FLAGFILE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -72,6 +73,8 @@ HELP = {
     "no_load": "Keep the last weights of a stage instead of the best on dev.",
     "final_token_threshold": "Last layer's initial threshold; layer i of L starts at final_token_threshold * i / L.",
     "token_keep_rate": "Top-k baseline: keep rate of the last layer.",
+    "token_keep_rates": "Top-k with one keep rate per layer (comma-separated, replaces --token_keep_rate's "
+                        "schedule), e.g. an LTP model's kept ratios for top-k at equal FLOPs.",
     "scoring_mode": "Token importance: mean or length_normalized.",
     "temperature": "Soft-mask temperature T.",
     "mask_loss_weight": "Weight of the mask loss lambda * sum_layers mean(mask).",
@@ -133,12 +136,13 @@ def _flag_fields(config_class: type) -> list[dataclasses.Field]:
 
 
 def _define(field: dataclasses.Field, field_type: Any, flag_values: flags.FlagValues) -> None:
-    """One flag of the type (`X` or `X | None`) and default of `field` (unset without one); `tuple[str, ...]` is
+    """One flag of the type (`X` or `X | None`) and default of `field` (unset without one); a tuple is
     comma-separated text."""
     default = None if field.default is dataclasses.MISSING else field.default
-    if typing.get_origin(field_type) is tuple:
-        field_type, default = str, ",".join(default)
-    kinds = [kind for kind in typing.get_args(field_type) if kind is not type(None)] or [field_type]
+    kinds = ([field_type] if typing.get_origin(field_type) is tuple
+             else [kind for kind in typing.get_args(field_type) if kind is not type(None)] or [field_type])
+    if len(kinds) == 1 and typing.get_origin(kinds[0]) is tuple:
+        kinds, default = [str], None if default is None else ",".join(map(str, default))
     if len(kinds) != 1 or kinds[0] not in _DEFINERS:
         raise TypeError(f"`{field.name}` has no flag type: {field_type}")
     _DEFINERS[kinds[0]](flag_name(field.name), default, HELP[field.name], flag_values=flag_values)
@@ -170,7 +174,8 @@ def config_from_flags(flag_values: flags.FlagValues) -> TrainConfig:
         stages = stages_from_masking_mode(masking_mode, prune_mode, _restore_stage(values["restore"]))
     elif prune_mode is not None:
         check_prune_mode(prune_mode, stages)
-    return TrainConfig(**{**values, "stages": stages, "weight_pruning": _weight_pruning(flag_values)})
+    return TrainConfig(**{**values, "stages": stages, "token_keep_rates": parse_keep_rates(values["token_keep_rates"]),
+                          "weight_pruning": _weight_pruning(flag_values)})
 
 
 def _weight_pruning(flag_values: flags.FlagValues) -> dict[str, Any] | None:

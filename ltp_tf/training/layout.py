@@ -45,7 +45,9 @@ def stage_dir(config: TrainConfig, stage: str) -> str:
                             f"temperature_{config.temperature}", objective, f"lr_{lr}")
     parent = source_dir(config, stage)
     if stage == "topk":
-        return os.path.join(parent, "topk", f"rate_{config.token_keep_rate}", f"lr_{lr}")
+        rates = (f"rate_{config.token_keep_rate}" if config.token_keep_rates is None
+                 else "rates_" + "-".join(f"{r:g}" for r in config.token_keep_rates))
+        return os.path.join(parent, "topk", rates, f"lr_{lr}")
     if stage == "threshold":
         return os.path.join(parent, "hard", f"rate_{config.final_token_threshold}", f"lr_{lr}")
     return os.path.join(parent, "hard", f"lr_{lr}")

@@ -42,7 +42,8 @@ class StagePlugins:
         callbacks: returns extra Keras callbacks for the stage's `fit`; they run before evaluation.
         model_transform: `(model, context) -> model` applied to the stage's model before compiling.
         loss_transform: `(loss, context) -> loss` applied to the task loss before compiling.
-        save_transform: `(model, context) -> TokenPruningClassifier` applied before the checkpoint is written.
+        save_transform: `(student, context) -> TokenPruningClassifier` applied before the checkpoint is written
+            (`student`: the trained classifier, taken out of a `TokenPruningTrainer` when the stage used one).
     """
 
     callbacks: Callable[[StageContext], Sequence[keras.callbacks.Callback]] = _no_callbacks

@@ -131,7 +131,7 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
     report = stage_report(stage, checkpoint_dir, evaluations, thresholds(model), train_info,
                           target_flops_reduction=config.target_flops_reduction if stage in ("soft", "hard") else None)
 
-    final = _student(model) if plugins.save_transform is None else plugins.save_transform(model, context)
+    final = _student(model) if plugins.save_transform is None else plugins.save_transform(_student(model), context)
     stored = float32_copy(final)
     checkpoints.save_checkpoint(
         checkpoint_dir, stored, task=data.task.name, max_seq_length=data.max_seq_length,

@@ -86,6 +86,7 @@ class TrainConfig:
     # Token pruning (LTP's config.json keys and flags).
     final_token_threshold: float = 0.01
     token_keep_rate: float = 0.5
+    token_keep_rates: tuple[float, ...] | None = None
     scoring_mode: str = "mean"
     temperature: float = 1e-3
     mask_loss_weight: float = 0.1  # the `--lambda` flag
@@ -137,6 +138,7 @@ class TrainConfig:
             return TokenPruningConfig()
         if prune_mode == "topk":
             return TokenPruningConfig(prune_mode=prune_mode, token_keep_rate=self.token_keep_rate,
+                                      token_keep_rates=self.token_keep_rates,
                                       scoring_mode=self.scoring_mode)
         if stage == "soft":
             # A FLOPs target replaces the fixed mask loss (lambda).
@@ -169,6 +171,8 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         values["stages"] = list(self.stages)
+        if self.token_keep_rates is not None:
+            values["token_keep_rates"] = list(self.token_keep_rates)
         return values
 
     def to_json(self) -> str:
@@ -180,6 +184,7 @@ class TrainConfig:
         if "lambda" in values:
             values["mask_loss_weight"] = values.pop("lambda")
         values["stages"] = parse_stages(values.get("stages", cls.stages))
+        values["token_keep_rates"] = parse_keep_rates(values.get("token_keep_rates"))
         return cls(**values)
 
 
@@ -196,6 +201,19 @@ def parse_stages(stages: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ValueError(f"`--stages` must not repeat a stage. Received: --stages={text}")
     return tuple(s for s in STAGES if s in names)
+
+
+def parse_keep_rates(rates: str | list[float] | tuple[float, ...] | None) -> tuple[float, ...] | None:
+    """`--token_keep_rates` (comma-separated text or a sequence) as a tuple of floats; None or empty: unset."""
+    if rates is None:
+        return None
+    if isinstance(rates, str):
+        try:
+            rates = [float(r) for r in rates.split(",") if r.strip()]
+        except ValueError:
+            raise ValueError("`--token_keep_rates` must be comma-separated numbers in (0, 1], one per layer. "
+                             f"Received: --token_keep_rates={rates}") from None
+    return tuple(rates) or None
 
 
 def stages_from_masking_mode(masking_mode: str, prune_mode: str | None, restore_stage: str | None) -> tuple[str, ...]:
@@ -254,6 +272,12 @@ def validate(config: TrainConfig) -> None:
     _number("final_token_threshold", config.final_token_threshold, "in [0, 1)", lambda v: 0 <= v < 1)
     _number("token_keep_rate", config.token_keep_rate, "<= 1 (negative rates are floored, as in LTP)",
             lambda v: v <= 1)
+    if config.token_keep_rates is not None:
+        if "topk" not in config.stages or not all(isinstance(r, (int, float)) and 0 < r <= 1
+                                                    for r in config.token_keep_rates):
+            raise ValueError("`--token_keep_rates` must be one rate in (0, 1] per encoder layer, for the topk stage. "
+                             f"Received: --token_keep_rates={','.join(map(str, config.token_keep_rates))} "
+                             f"--stages={','.join(config.stages)}")
     _number("temperature", config.temperature, "> 0", lambda v: v > 0)
     _number("lambda", config.mask_loss_weight, ">= 0", lambda v: v >= 0)
     check_one_of("--soft_mask", config.soft_mask, SOFT_MASKS, show=str)
@@ -298,9 +322,15 @@ def _check_objective(config: TrainConfig) -> None:
     if distils and not any(stage in KD_STAGES for stage in config.stages):
         raise ValueError(f"`--kd_weight`/`--kd_hidden_weight` distil in the stages {list(KD_STAGES)}; none runs. "
                          f"Received: --stages={','.join(config.stages)}")
-    if config.weight_pruning is not None and (distils or config.target_flops_reduction is not None):
-        raise ValueError("`--target_flops_reduction` and `--kd_weight` do not combine with weight pruning "
-                         "(`--do_prune`, `--distill_loss_weight`) yet: run them separately.")
+    # Weight pruning's masks live on the kernels, so a FLOPs target and logits distillation train through them;
+    # its own distillation (`--distill_loss_weight`, the reference's Distiller) is a second, different teacher.
+    if ((config.weight_pruning or {}).get("distill_loss_weight") or 0) > 0 and (
+            distils or config.target_flops_reduction is not None):
+        raise ValueError("`--distill_loss_weight` (weight pruning's distillation) does not combine with "
+                         "`--target_flops_reduction` or `--kd_weight`/`--kd_hidden_weight`: distil with --kd_weight "
+                         "instead. Received: --distill_loss_weight="
+                         f"{_format(config.weight_pruning['distill_loss_weight'])} --kd_weight={_format(config.kd_weight)} "
+                         f"--target_flops_reduction={config.target_flops_reduction}")
 
 
 def _check_stage_sources(config: TrainConfig) -> None:

@@ -167,6 +167,37 @@ def test_topk_keeps_schedule_count_of_sentence_length():
     np.testing.assert_array_equal(_np(outputs["token_mask"]).sum(1), [4, 2, 1, 1])
 
 
+def test_topk_per_layer_rates_replace_the_schedule():
+    """`token_keep_rates` gives each layer its own rate: this layer keeps round(length * its rate) tokens, the
+    highest-scoring ones, and a layer at rate 1 does not prune."""
+    hidden, _ = _inputs(7, batch=4)
+    lengths = np.array([9, 7, 4, 1])
+    live = np.arange(SEQ)[None, :] < lengths[:, None]
+    rates = (1.0, 1.0, 0.75, 0.3)
+    blocks = [TokenPruningEncoderBlock(intermediate_dim=FFN, num_heads=HEADS, layer_index=i, num_layers=4,
+                                       pruning_config=TokenPruningConfig(prune_mode="topk", token_keep_rates=rates))
+              for i in (1, 2)]
+    assert not blocks[0].prunes and blocks[1].prunes and blocks[1].topk_keep_rate == 0.75
+    outputs = blocks[1](hidden, live)
+    kept = _np(outputs["token_mask"])
+    np.testing.assert_array_equal(kept.sum(1), np.maximum(1, np.round(lengths * 0.75)))  # 6.75, 5.25, 3, 0.75
+    scores = _np(outputs["token_scores"])
+    for row in range(4):  # the kept tokens are the best-scoring live ones, [CLS] always among them
+        live_scores = np.where(live[row], scores[row], -np.inf)
+        live_scores[0] = np.inf
+        best = np.argsort(-live_scores, kind="stable")[:kept[row].sum()]
+        np.testing.assert_array_equal(np.sort(best), np.flatnonzero(kept[row]))
+
+
+def test_topk_per_layer_rates_must_match_the_layers():
+    config = TokenPruningConfig(prune_mode="topk", token_keep_rates=(1.0, 0.5))
+    with pytest.raises(ValueError, match="one rate per layer \\(4\\)"):
+        TokenPruningEncoderBlock(intermediate_dim=FFN, num_heads=HEADS, layer_index=1, num_layers=4,
+                                 pruning_config=config)
+    with pytest.raises(ValueError, match="token_keep_rates"):
+        TokenPruningConfig(prune_mode="topk", token_keep_rates=(1.0, 0.0, 0.5, 0.5))
+
+
 def test_soft_training_with_drop_tokens_on_padded_rows():
     """Soft training removes nothing but padding: with drop_tokens it equals soft masking on live tokens."""
     hidden, live = _inputs(11)

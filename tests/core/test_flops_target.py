@@ -17,7 +17,7 @@ import pytest
 from keras import ops
 
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
-from ltp_tf.checkpoints import save_checkpoint
+from ltp_tf.checkpoints import load_checkpoint, save_checkpoint
 from ltp_tf.data.features import TaskData, save_features
 from ltp_tf.data.glue import get_task
 from ltp_tf.flops import count_flops, expected_flops_ratio
@@ -274,3 +274,26 @@ def test_run_with_target_and_distillation(tiny, tmp_path):
         TrainConfig(task="sst2", stages=("hard",), restore=tiny["teacher0"], target_flops_reduction=2.0)
     with pytest.raises(ValueError, match="--target_flops_reduction` must be > 1"):
         TrainConfig(task="sst2", stages=("soft",), restore=tiny["teacher0"], target_flops_reduction=0.5)
+
+
+def test_target_and_distillation_train_through_weight_pruning(tiny, tmp_path):
+    """LTP + 2:4 at a FLOPs target with distillation: the masks stay on the kernels the trainer updates."""
+    pruning = {"do_prune": True, "pruning_pattern": "2:4", "target_sparsity": 0.5, "sparsity_warm_epochs": 0,
+               "cooldown_epochs": 0, "pruning_frequency": 1}
+    config = TrainConfig(task="sst2", stages=("soft", "hard"), restore=tiny["teacher0"], features_dir=tiny["features"],
+                         output_dir=str(tmp_path), max_seq_length=SEQ, bs=8, lr=1e-3, epoch=1,
+                         final_token_threshold=0.3, scoring_mode="length_normalized", threshold_lr=2e-2,
+                         temperature=0.01, soft_mask="straight_through", target_flops_reduction=1.5, kd_weight=1.0,
+                         verbose=0, seed=1, pad_to_multiple_of=SEQ, weight_pruning=pruning)
+    stages = run(config)["stages"]
+    assert stages["soft"]["flops_target"]["target_reduction"] == 1.5 and "flops_multiplier" in stages["soft"]["train"]
+    assert stages["hard"]["flops"]["weight_density"] < 1.0
+    model = load_checkpoint(layout.stage_dir(config, "hard")).model
+    kernels = [w for w in model.weights if w.path.endswith("kernel") and "intermediate" in w.path]
+    assert kernels
+    for kernel in kernels:
+        groups = keras.ops.convert_to_numpy(kernel).T.reshape(-1, 4)  # (out, in): 2 of every 4 consecutive inputs
+        assert np.all((groups == 0).sum(axis=1) >= 2), kernel.path
+    with pytest.raises(ValueError, match="does not combine"):
+        TrainConfig(task="sst2", stages=("soft",), restore=tiny["teacher0"], target_flops_reduction=2.0,
+                    weight_pruning={**pruning, "distill_loss_weight": 1.0})

@@ -35,7 +35,7 @@ def test_two_point_sweep_writes_table_and_plot(tmp_path):
         header = next(csv.reader(f))
     assert {"method", "setting", "dev", "flops_reduction", "speedup_batch1", "command", "seed"} <= set(header)
     table = open(os.path.join(out, "results.md")).read()
-    assert "| top-k | keep rate=0.5 |" in table and "python -m ltp_tf.train" in table
+    assert "| top-k (LTP schedule) | keep rate=0.5 | 1 |" in table and "python -m ltp_tf.train" in table
     with open(os.path.join(out, "pareto.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 

@@ -15,6 +15,7 @@ from ltp_tf.data.glue import TASKS
 from ltp_tf.sparsity import WeightPruningConfig
 from ltp_tf.training.flags import (FLAGFILE_DIR, HELP, NOT_FLAGS, config_from_flags, define_flags, flag_name,
                                    resolve_flagfiles)
+from ltp_tf.training.layout import stage_dir
 from ltp_tf.training.train_config import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -90,8 +91,10 @@ def test_a_shipped_flagfile_is_found_by_name(tmp_path, monkeypatch):
         "prog", "--flagfile=nope.flags", "--", "--flagfile=glue_mrpc.flags"]
 
 
-@pytest.mark.parametrize("path", FLAGFILES, ids=os.path.basename)
+@pytest.mark.parametrize("path", [p for p in FLAGFILES if os.path.basename(p) != "glue_sst2.flags"],
+                         ids=os.path.basename)
 def test_flagfile_gives_the_ltp_recipe(path):
+    """Every task's flagfile is the paper's recipe (the main job's is the FLOPs-target one, tested below)."""
     config = _config(f"--flagfile={path}")
     assert os.path.basename(path) == f"glue_{config.task_spec.name}.flags"
     assert config.stages == ("finetune", "soft", "hard")
@@ -106,6 +109,9 @@ def test_sst2_flagfile_is_the_cpu_main_job():
     config = _config(f"--flagfile={os.path.join(FLAGFILE_DIR, 'glue_sst2.flags')}")
     assert config.max_train_examples is not None and config.max_train_examples <= 10000
     assert config.max_seq_length <= 64
+    assert config.stages == ("finetune", "soft", "hard")
+    assert config.target_flops_reduction == 2.0 and config.distils("soft") and config.distils("hard")
+    assert config.soft_mask == "straight_through" and config.stage_settings("soft").threshold_lr == 2e-4
 
 
 def test_roberta_flagfile_is_the_papers_setting():
@@ -135,6 +141,16 @@ def test_flops_target_and_distillation_flags_map_onto_config():
     assert config.objective_settings("soft")["target_flops_reduction"] == 2.0
     assert "target_flops_reduction" not in config.objective_settings("hard") and config.distils("hard")
     assert not config.distils("finetune")
+
+
+def test_per_layer_keep_rates_flag_maps_onto_the_topk_stage():
+    config = _config("--task=mrpc", "--stages=finetune,topk", "--token_keep_rates=1,1,0.8,0.5,0.3,0.25")
+    assert config.token_keep_rates == (1.0, 1.0, 0.8, 0.5, 0.3, 0.25)
+    assert config.pruning_config("topk").token_keep_rates == config.token_keep_rates
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert stage_dir(config, "topk").endswith(os.path.join("topk", "rates_1-1-0.8-0.5-0.3-0.25", "lr_2e-05"))
+    with pytest.raises(ValueError, match="`--token_keep_rates` must be comma-separated numbers"):
+        _config("--task=mrpc", "--stages=finetune,topk", "--token_keep_rates=1,half")
 
 
 def test_unset_jit_compile_means_auto():
@@ -172,7 +188,8 @@ def test_masking_mode_picks_the_stage_like_ltp(tmp_path):
     (("--task=sst2", "--stages=finetune", "--kd_weight=1"), "none runs"),
     (("--task=sst2", "--teacher=/nonexistent/x"), "`--teacher` is the model to distil from"),
     (("--task=sst2", "--soft_mask=hard"), "`--soft_mask` must be one of"),
-    (("--task=sst2", "--kd_weight=1", "--do_prune"), "do not combine with weight pruning"),
+    (("--task=sst2", "--kd_weight=1", "--do_prune", "--distill_loss_weight=1"),
+     "`--distill_loss_weight` \\(weight pruning's distillation\\) does not combine"),
 ])
 def test_invalid_flags(args, message):
     with pytest.raises(ValueError, match=message):
