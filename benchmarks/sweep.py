@@ -12,8 +12,8 @@ model of its seed (the best dev score of the learning-rate grid; later seeds tra
 a `dense (control)` point trains it for as many more epochs as LTP's soft and hard stages, to separate
 pruning from extra training. For each point the sweep reads the dev metrics, FLOPs reduction, kept ratios
 and training time from the training report and (unless `--latency_examples=0`) measures batch-1 CPU latency
-of the point's model against its dense twin (same weights, pruning off), interleaved call by call through
-the token-dropping runner. Results: `benchmarks.sweep_table` (`results.{json,csv,md}`, `pareto.png`). A
+and batch-32 throughput of the point's model against its dense twin (same weights, pruning off), interleaved
+call by call through the XLA token-dropping runner. Results: `benchmarks.sweep_table` (`results.{json,csv,md}`, `pareto.png`). A
 rerun reuses the rows of points whose command is unchanged (`--remeasure` times them again) and the training
 CLI skips finished stages, so an interrupted or extended sweep continues where it stopped.
 """
@@ -31,7 +31,7 @@ from absl import app, flags
 
 from benchmarks.sweep_points import (Point, SweepSpec, resolve_flags, resolve_setting, select_dense, sweep_points,
                                      with_dependencies)
-from benchmarks.sweep_table import markdown_table, read_rows, summary_table, write_results
+from benchmarks.sweep_table import SPEED_COLUMNS, markdown_table, read_rows, summary_table, write_results
 
 _TASK = flags.DEFINE_string("task", None, "GLUE task.", required=True)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Sweep folder (default: benchmarks/sweeps/<task>).")
@@ -121,30 +121,38 @@ def read_report(point_dir: str) -> dict[str, Any]:
     raise FileNotFoundError(f"No training report under {point_dir}: has this point run?")
 
 
-def measure_latency(checkpoint_dir: str, task: str, count: int, calibration_count: int) -> dict[str, float]:
-    """Median batch-1 latency of a checkpoint's model and of its dense twin (interleaved), in ms.
+def measure_speed(checkpoint_dir: str, task: str, count: int, calibration_count: int,
+                  batch_size: int = 32) -> dict[str, float]:
+    """Batch-1 median latency (ms, `count` dev examples) and batch-`batch_size` throughput (examples/s, the whole
+    dev set) of a checkpoint's model and of its dense twin, each timed call by call in turn after a warm-up pass.
 
     The pruned runner first fits its batch-1 capacities on `calibration_count` training examples (one compiled
     program per call instead of one per pruning layer, as `ltp_tf.benchmark` serves batch 1).
     """
     from ltp_tf.benchmarking.inputs import batches
-    from ltp_tf.models.surgery import without_token_pruning
     from ltp_tf.benchmarking.timing import median_ms, time_after_warm_up
     from ltp_tf.checkpoints import load_checkpoint
     from ltp_tf.data import read_split, tokenize
     from ltp_tf.inference import TokenDroppingRunner
+    from ltp_tf.models.surgery import without_token_pruning
     from ltp_tf.serving.text import checkpoint_preprocessor
 
     checkpoint = load_checkpoint(checkpoint_dir)
-    examples = read_split(task, checkpoint_task_split(task)).take(count)
-    features = tokenize(checkpoint_preprocessor(checkpoint), examples.texts).as_dict()
-    rows = batches(features, 1, count)
+    preprocessor = checkpoint_preprocessor(checkpoint)
+    features = tokenize(preprocessor, read_split(task, checkpoint_task_split(task)).texts).as_dict()
     runners = {"pruned": TokenDroppingRunner(checkpoint.model),
                "dense": TokenDroppingRunner(without_token_pruning(checkpoint.model))}
     if calibration_count:
         calibration = read_split(task, "train").take(calibration_count)
-        runners["pruned"].fit_capacities(tokenize(checkpoint_preprocessor(checkpoint), calibration.texts).as_dict())
-    return median_ms(time_after_warm_up(runners, rows))  # the warm-up pass compiles every length bucket
+        runners["pruned"].fit_capacities(tokenize(preprocessor, calibration.texts).as_dict())
+    latency = median_ms(time_after_warm_up(runners, batches(features, 1, count)))  # warm-up compiles every bucket
+    seconds = time_after_warm_up(runners, batches(features, batch_size))
+    examples = len(features["token_ids"])
+    return {"latency_ms_pruned": latency["pruned"], "latency_ms_dense": latency["dense"],
+            "speedup_batch1": latency["dense"] / latency["pruned"],
+            f"throughput_batch{batch_size}_pruned": examples / float(seconds["pruned"].sum()),
+            f"throughput_batch{batch_size}_dense": examples / float(seconds["dense"].sum()),
+            f"speedup_batch{batch_size}": float(seconds["dense"].sum() / seconds["pruned"].sum())}
 
 
 def checkpoint_task_split(task: str) -> str:
@@ -212,14 +220,12 @@ def main(argv: list[str]) -> None:
 def point_row(point: Point, setting: str, point_dir: str, task: str, metric: str, split: str, command: str,
               earlier: dict[str, Any] | None) -> dict[str, Any]:
     """A finished point's row: dev metrics, FLOPs, kept ratios and training time from its report, and (unless
-    `--latency_examples=0`) its batch-1 latency against its dense twin."""
+    `--latency_examples=0`) its batch-1 latency and batch-32 throughput against its dense twin."""
     report = read_report(point_dir)["stages"]
     last = report[point.final_stage]
-    latency: dict[str, Any] = {"latency_ms_pruned": None, "latency_ms_dense": None, "speedup_batch1": None}
+    speed: dict[str, Any] = {name: None for name in SPEED_COLUMNS}
     if _LATENCY_EXAMPLES.value:
-        times = measure_latency(last["checkpoint"], task, _LATENCY_EXAMPLES.value, _CALIBRATION_EXAMPLES.value)
-        latency = {"latency_ms_pruned": times["pruned"], "latency_ms_dense": times["dense"],
-                   "speedup_batch1": times["dense"] / times["pruned"]}
+        speed = measure_speed(last["checkpoint"], task, _LATENCY_EXAMPLES.value, _CALIBRATION_EXAMPLES.value)
     # A remeasured point keeps the training time of the run that trained it.
     seconds = (earlier or {}).get("train_seconds") or sum(stage["train"].get("seconds_this_run", 0.0)
                                                           for stage in report.values())
@@ -227,7 +233,7 @@ def point_row(point: Point, setting: str, point_dir: str, task: str, metric: str
             "dev": last["dev"][split][metric], "all_metrics": last["dev"][split],
             "target_flops_reduction": point.target, "flops_reduction": last["flops"]["reduction"],
             "kept_token_ratio": last["kept_token_ratio"], "kept_ratio_last_layer": last["kept_token_ratio"][-1],
-            **latency, "train_seconds": seconds, "seed": point.seed, "selected": False, "command": command}
+            **speed, "train_seconds": seconds, "seed": point.seed, "selected": False, "command": command}
 
 
 def _mark_selected(points: list[Point], rows: dict[str, dict[str, Any]], spec: SweepSpec) -> None:

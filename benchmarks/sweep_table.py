@@ -17,9 +17,10 @@ from typing import Any
 
 from ltp_tf.atomic import write_json, write_text
 
+SPEED_COLUMNS = ["latency_ms_pruned", "latency_ms_dense", "speedup_batch1", "throughput_batch32_pruned",
+                 "throughput_batch32_dense", "speedup_batch32"]
 CSV_COLUMNS = ["point", "method", "setting", "metric", "dev", "target_flops_reduction", "flops_reduction",
-               "kept_ratio_last_layer", "speedup_batch1", "latency_ms_pruned", "latency_ms_dense", "train_seconds",
-               "seed", "selected", "command"]
+               "kept_ratio_last_layer", *SPEED_COLUMNS, "train_seconds", "seed", "selected", "command"]
 
 
 def read_rows(output_dir: str) -> dict[str, dict[str, Any]]:
@@ -64,8 +65,8 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
     """One line per method and setting: mean ± std over its seeds of the dev metrics, FLOPs, speedup, time."""
     metric = rows[0]["metric"] if rows else ""
     lines = [f"| method | setting | seeds | dev {metric} | all dev metrics | target | FLOPs reduction "
-             "| kept at last layer | measured speedup (batch 1) | training minutes |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| kept at last layer | measured speedup (batch 1) | measured speedup (batch 32) | training minutes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for group in groups(rows):
         first = group[0]
         others = ", ".join(f"{name} {_mean_std([r['all_metrics'][name] for r in group], 100)}"
@@ -78,6 +79,7 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
                      f"{_mean_std([r['flops_reduction'] for r in group], suffix='x')} | "
                      f"{_mean_std([r['kept_ratio_last_layer'] for r in group], digits=3)} | "
                      f"{_mean_std([r.get('speedup_batch1') for r in group], suffix='x')} | "
+                     f"{_mean_std([r.get('speedup_batch32') for r in group], suffix='x')} | "
                      f"{_mean_std([r.get('train_seconds') for r in group], 1 / 60, digits=1)} |")
     return "\n".join(lines)
 

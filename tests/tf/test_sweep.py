@@ -31,9 +31,11 @@ def test_two_point_sweep_writes_table_and_plot(tmp_path):
         rows = json.load(f)
     assert [r["point"] for r in rows] == ["dense", "topk_0.5"]
     assert rows[0]["flops_reduction"] == 1.0 and rows[1]["flops_reduction"] > 1.0
+    assert rows[1]["speedup_batch1"] > 0 and rows[1]["throughput_batch32_pruned"] > 0 and rows[1]["speedup_batch32"] > 0
     with open(os.path.join(out, "results.csv")) as f:
         header = next(csv.reader(f))
-    assert {"method", "setting", "dev", "flops_reduction", "speedup_batch1", "command", "seed"} <= set(header)
+    assert {"method", "setting", "dev", "flops_reduction", "speedup_batch1", "speedup_batch32", "command", "seed",
+            "train_seconds"} <= set(header)
     table = open(os.path.join(out, "results.md")).read()
     assert "| top-k (LTP schedule) | keep rate=0.5 | 1 |" in table and "python -m ltp_tf.train" in table
     with open(os.path.join(out, "pareto.png"), "rb") as f:
