@@ -151,6 +151,20 @@ def test_dense_twin_gets_the_same_programs(tmp_path):
         _assert_equal(_call(signature, features), reference)
 
 
+def test_length_gate_with_xla_buckets(tmp_path):
+    """Buckets shorter than the gate run the mask-only program; outputs are the same on both sides."""
+    checkpoint_path = tiny_checkpoint(str(tmp_path / "checkpoint"), max_seq_length=MAX_SEQ_LENGTH, num_layers=3,
+                                      pruning=TOPK)
+    result = export_checkpoint(checkpoint_path, "gated", str(tmp_path / "saved_models"), text_signature=False,
+                               compact_min_length=8, xla_buckets=True, xla_sample=_features([5, 12, 20]))
+    assert _info(result.path)["compact_min_length"] == 8
+    model = load_checkpoint(checkpoint_path).model
+    signature = tf.saved_model.load(result.path).signatures["token_ids"]
+    for seed, lengths in enumerate(([3], [4, 2], [7], [12, 3], [24])):
+        features = _features(lengths, seed=seed)
+        _assert_equal(_call(signature, features), keras_reference(model, features))
+
+
 def test_xla_fit_examples_must_be_non_negative(tmp_path):
     checkpoint_path = tiny_checkpoint(str(tmp_path / "checkpoint"))
     with pytest.raises(ValueError, match="`xla_fit_examples` must be"):
