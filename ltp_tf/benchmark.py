@@ -6,7 +6,8 @@
 The dense model is the same weights with pruning off. Engines (`ltp_tf.benchmarking.engines`): `keras_xla`
 (the token-dropping runner, XLA-compiled per length bucket; `jax.jit` under KERAS_BACKEND=jax), `keras` (the
 same runner without XLA), `saved_model` (the exported SavedModel's token-id signature: in-graph token
-removal, dynamic shapes), `onnxruntime` (the exported ONNX: fused kernels, `ltp_tf.serving.onnx_graph`) and
+removal, dynamic shapes), `saved_model_xla` (the same signature exported with `--xla_buckets`: an XLA program
+per length bucket), `onnxruntime` (the exported ONNX: fused kernels, `ltp_tf.serving.onnx_graph`) and
 `onnxruntime_int8` (the same after dynamic int8 quantization). It measures latency at batch 1 (median,
 p90) and throughput at each `--batch_sizes`, with dense and pruned timed call by call in turn after a
 warm-up pass, on the dev texts of `--datasets` and on `--long_lengths` inputs, and writes
@@ -44,12 +45,12 @@ _MAX_EXAMPLES = flags.DEFINE_integer("max_examples", None, "Dev examples for thr
                                      lower_bound=1)
 _LATENCY_EXAMPLES = flags.DEFINE_integer("latency_examples", BenchmarkConfig.latency_examples,
                                          "Dev examples timed one at a time.", lower_bound=1)
-_LENGTH_BUCKET = flags.DEFINE_integer("length_bucket", BenchmarkConfig.length_bucket, "The runner's length bucket.",
-                                      lower_bound=1)
+_LENGTH_BUCKET = flags.DEFINE_integer("length_bucket", BenchmarkConfig.length_bucket,
+                                      "The runner's length bucket (and the saved_model_xla export's).", lower_bound=1)
 _CALIBRATION_EXAMPLES = flags.DEFINE_integer(
     "calibration_examples", BenchmarkConfig.calibration_examples, "Training examples from which the runner learns "
     "its batch-1 capacities (`TokenDroppingRunner.fit_capacities`: one program per call instead of one per pruning "
-    "layer). 0: off.", lower_bound=0)
+    "layer) and the saved_model_xla export its capacities. 0: off (saved_model_xla: nothing cut).", lower_bound=0)
 _THREADS = flags.DEFINE_integer("threads", None, "onnxruntime intra-op threads (default: every CPU).")
 _DATASETS = flags.DEFINE_list("datasets", [], "GLUE tasks whose dev texts are measured (default: the model's task), "
                               "e.g. sst2,mrpc,rte,qnli; the model's head stays the checkpoint's.")

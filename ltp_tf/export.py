@@ -1,7 +1,7 @@
 """Export a checkpoint for TF Serving (and ONNX): a new version folder plus `models.config`.
 
     python -m ltp_tf.export --checkpoint=<checkpoint folder> --name=sst2 \
-        [--export_dir=saved_models] [--onnx] [--verify] [--verify_max_examples=N]
+        [--export_dir=saved_models] [--onnx] [--verify] [--verify_max_examples=N] [--xla_buckets]
 
 writes `saved_models/sst2/<next version>/` atomically and regenerates `saved_models/models.config`.
 See docs/export_and_serving.md for the signatures, TF Serving commands and request examples.
@@ -22,10 +22,21 @@ _TEXT_SIGNATURE = flags.DEFINE_boolean(
 _VERIFY = flags.DEFINE_boolean("verify", False, "Verify against the Keras model on the dev set before publishing.")
 _VERIFY_MAX_EXAMPLES = flags.DEFINE_integer("verify_max_examples", None,
                                             "Verify on the first N dev examples (default: all).", lower_bound=1)
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder for --verify (default: ../shared/data/glue).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder for --verify and --xla_buckets "
+                                 "(default: ../shared/data/glue).")
 _COMPACT_MIN_LENGTH = flags.DEFINE_integer(
     "compact_min_length", 0, "Length gate: inputs shorter than this run the mask-only schedule (same outputs, no "
     "token gathers); 0 = always remove pruned tokens. Pick it with `python -m ltp_tf.benchmark`.", lower_bound=0)
+_XLA_BUCKETS = flags.DEFINE_boolean(
+    "xla_buckets", False, "Run the encoder as XLA programs per length bucket at static per-layer capacities "
+    "(fitted on training examples), falling back to the dynamic graph when an input keeps more; same outputs. "
+    "TF Serving needs --xla_cpu_compilation_enabled=true.")
+_XLA_FIT_EXAMPLES = flags.DEFINE_integer(
+    "xla_fit_examples", 1000, "With --xla_buckets: fit the capacities on the first N training examples of the "
+    "checkpoint's task (from --data_dir); 0 = fit none (nothing is cut).", lower_bound=0)
+_XLA_LENGTH_BUCKET = flags.DEFINE_integer(
+    "xla_length_bucket", 8, "With --xla_buckets: lengths are rounded up to a power of two below this and to a "
+    "multiple of it above (the runner's buckets).", lower_bound=1)
 _SERVING_BASE_PATH = flags.DEFINE_string("serving_base_path", "/models",
                                          "Where --export_dir is mounted in the TF Serving container.")
 
@@ -33,13 +44,16 @@ _SERVING_BASE_PATH = flags.DEFINE_string("serving_base_path", "/models",
 def main(argv: list[str]) -> None:
     del argv
     from ltp_tf.serving.exporter import export_checkpoint
+    from ltp_tf.serving.xla_buckets import SERVER_FLAG
 
     try:
         result = export_checkpoint(
             _CHECKPOINT.value, _NAME.value, _EXPORT_DIR.value, onnx=_ONNX.value,
             text_signature=_TEXT_SIGNATURE.value, verify=_VERIFY.value,
             verify_max_examples=_VERIFY_MAX_EXAMPLES.value, data_dir=_DATA_DIR.value,
-            serving_base_path=_SERVING_BASE_PATH.value, compact_min_length=_COMPACT_MIN_LENGTH.value)
+            serving_base_path=_SERVING_BASE_PATH.value, compact_min_length=_COMPACT_MIN_LENGTH.value,
+            xla_buckets=_XLA_BUCKETS.value, xla_fit_examples=_XLA_FIT_EXAMPLES.value,
+            xla_length_bucket=_XLA_LENGTH_BUCKET.value)
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"ltp_tf.export: error: {error}")
     print(f"Exported version {result.version} of {_NAME.value!r} to {result.path}")
@@ -50,6 +64,8 @@ def main(argv: list[str]) -> None:
               + ", ".join(f"{name} max |logit diff| {r['max_abs_logit_diff']:.1e}"
                           for name, r in result.verification["engines"].items()))
     print(f"TF Serving config: {result.models_config}")
+    if _XLA_BUCKETS.value:
+        print(f"XLA buckets: start tensorflow_model_server with {SERVER_FLAG} (CPU)")
 
 
 if __name__ == "__main__":

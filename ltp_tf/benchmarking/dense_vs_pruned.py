@@ -152,10 +152,11 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
     models = {"dense": dense_model, "pruned": pruned.model}
     reference = TokenDroppingRunner(pruned.model, length_bucket=config.length_bucket, jit_compile=False)
 
-    checkpoints, exports = engines_lib.prepare_exports(engines, pruned, models, workdir,
-                                                       max([pruned.max_seq_length, *config.long_lengths]))
     calibration, calibration_note = inputs_lib.calibration_features(task, pruned, config.calibration_examples,
                                                                     config.data_dir)
+    checkpoints, exports = engines_lib.prepare_exports(
+        engines, pruned, models, workdir, max([pruned.max_seq_length, *config.long_lengths]), settings,
+        fit_examples=0 if calibration is None else len(calibration["token_ids"]), data_dir=config.data_dir)
     rows, fallbacks, kept_by_dataset = [], {}, {}
     predictors = {engine: engines_lib.predictors(engine, models, exports, settings, calibration, workdir)
                   for engine in engines}
@@ -170,9 +171,10 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
             unpadded = count_flops(backbone.hidden_dim, backbone.intermediate_dim, lengths[:count],
                                    kept[:count]).reduction
             runner = engine.startswith("keras")
+            bucketed = runner or engine == "saved_model_xla"  # its capacities pad more than this counts
             padded = padded_flops_reduction(
                 lengths[:count], kept[:count], batch_size, backbone.hidden_dim, backbone.intermediate_dim,
-                length_bucket=config.length_bucket if runner else 1, pad_batch=runner)
+                length_bucket=config.length_bucket if bucketed else 1, pad_batch=runner)
             return unpadded, padded
 
         single = inputs_lib.batches(features, 1, latency_count)

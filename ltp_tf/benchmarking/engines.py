@@ -5,6 +5,9 @@
                       capacities are fitted on calibration sentences
     keras             the same runner without XLA
     saved_model       the exported SavedModel's token-id signature (in-graph token removal, dynamic shapes)
+    saved_model_xla   the same signature of an export with XLA buckets (`--xla_buckets`: an XLA program per
+                      length bucket at static capacities fitted on the calibration sentences, the dynamic
+                      graph as fallback; `ltp_tf.serving.xla_buckets`)
     onnxruntime       the exported ONNX graph (fused kernels, `ltp_tf.serving.onnx_graph`)
     onnxruntime_int8  the same after onnxruntime's dynamic int8 quantization (QInt8 weights)
 
@@ -31,8 +34,9 @@ if TYPE_CHECKING:
     from ltp_tf.checkpoints import Checkpoint
     from ltp_tf.data.glue import GlueTask
 
-ENGINES = ("keras_xla", "keras", "saved_model", "onnxruntime", "onnxruntime_int8")
-EXPORTED_ENGINES = ("saved_model", "onnxruntime", "onnxruntime_int8")
+ENGINES = ("keras_xla", "keras", "saved_model", "saved_model_xla", "onnxruntime", "onnxruntime_int8")
+EXPORTED_ENGINES = ("saved_model", "saved_model_xla", "onnxruntime", "onnxruntime_int8")
+MODELS = ("dense", "pruned")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,17 +56,28 @@ class EngineSettings:
 
 
 def prepare_exports(engines: Sequence[str], checkpoint: Checkpoint, models: dict[str, keras.Model], workdir: str,
-                    max_seq_length: int) -> tuple[dict[str, str], dict[str, str]]:
-    """`(checkpoints, exports)` by model name (`dense`, `pruned`): each model saved like `checkpoint` (tokenizer,
-    task) with `max_seq_length`, and exported (ONNX too if an onnxruntime engine is asked for) under `workdir`.
+                    max_seq_length: int, settings: EngineSettings = EngineSettings(), fit_examples: int = 0,
+                    data_dir: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """`(checkpoints, exports)`: each model (`dense`, `pruned`) saved like `checkpoint` (tokenizer, task) with
+    `max_seq_length` under `workdir`, and its exports by name: `dense`, `pruned` (ONNX too if an onnxruntime
+    engine is asked for) and, for `saved_model_xla`, `dense_xla`, `pruned_xla` (XLA buckets of
+    `settings.length_bucket`, capacities fitted on the first `fit_examples` training examples in `data_dir`).
     Both empty when no engine needs an export."""
     if not set(EXPORTED_ENGINES) & set(engines):
         return {}, {}
     checkpoints = {
         "dense": _save_like(checkpoint, models["dense"], os.path.join(workdir, "dense"), max_seq_length),
         "pruned": _save_like(checkpoint, models["pruned"], os.path.join(workdir, "pruned_export"), max_seq_length)}
-    onnx = bool({"onnxruntime", "onnxruntime_int8"} & set(engines))
-    return checkpoints, {name: export(path, name, workdir, onnx=onnx) for name, path in checkpoints.items()}
+    exports = {}
+    if {"saved_model", "onnxruntime", "onnxruntime_int8"} & set(engines):
+        onnx = bool({"onnxruntime", "onnxruntime_int8"} & set(engines))
+        exports.update({name: export(path, name, workdir, onnx=onnx) for name, path in checkpoints.items()})
+    if "saved_model_xla" in engines:
+        exports.update({f"{name}_xla": export(path, f"{name}_xla", workdir, onnx=False,
+                                              xla_length_bucket=settings.length_bucket, xla_fit_examples=fit_examples,
+                                              data_dir=data_dir)
+                        for name, path in checkpoints.items()})
+    return checkpoints, exports
 
 
 def predictors(engine: str, models: dict[str, keras.Model], exports: dict[str, str], settings: EngineSettings,
@@ -83,12 +98,13 @@ def predictors(engine: str, models: dict[str, keras.Model], exports: dict[str, s
         if calibration is not None:
             runners["pruned"].fit_capacities(calibration, batch_size=1)
         return runners
-    if engine == "saved_model":
-        return {name: signature_predictor(path) for name, path in exports.items()}
+    if engine in ("saved_model", "saved_model_xla"):
+        suffix = "_xla" if engine == "saved_model_xla" else ""
+        return {name: signature_predictor(exports[name + suffix]) for name in MODELS}
     from ltp_tf.serving.exporter import EXTRA_DIR, ONNX_FILE
     from ltp_tf.serving.onnx_export import OnnxPredictor
 
-    paths = {name: os.path.join(path, EXTRA_DIR, ONNX_FILE) for name, path in exports.items()}
+    paths = {name: os.path.join(exports[name], EXTRA_DIR, ONNX_FILE) for name in MODELS}
     if engine == "onnxruntime_int8":
         paths = {name: _quantized(path, os.path.join(workdir, f"{name}_int8.onnx")) for name, path in paths.items()}
     return {name: OnnxPredictor(path, settings.threads) for name, path in paths.items()}
@@ -131,12 +147,22 @@ def signature_predictor(path: str) -> Predictor:
         **{name: tf.constant(value, tf.int32) for name, value in batch.items()}).items()}
 
 
-def export(checkpoint_path: str, name: str, workdir: str, onnx: bool, compact_min_length: int = 0) -> str:
-    """Exports through the export CLI in a TensorFlow-backend subprocess; returns the version folder."""
+def export(checkpoint_path: str, name: str, workdir: str, onnx: bool, compact_min_length: int = 0,
+           xla_length_bucket: int | None = None, xla_fit_examples: int = 0, data_dir: str | None = None) -> str:
+    """Exports through the export CLI in a TensorFlow-backend subprocess; returns the version folder.
+
+    `xla_length_bucket`: export with XLA buckets of that rounding (None: without), capacities fitted on the
+    first `xla_fit_examples` training examples in `data_dir`.
+    """
     export_dir = os.path.join(workdir, "saved_models")
     command = [sys.executable, "-m", "ltp_tf.export", f"--checkpoint={checkpoint_path}", f"--name={name}",
                f"--export_dir={export_dir}", f"--onnx={onnx}", "--text_signature=false",
                f"--compact_min_length={compact_min_length}"]
+    if xla_length_bucket is not None:
+        command += ["--xla_buckets", f"--xla_length_bucket={xla_length_bucket}",
+                    f"--xla_fit_examples={xla_fit_examples}"]
+    if data_dir:
+        command.append(f"--data_dir={data_dir}")
     result = subprocess.run(command, capture_output=True, text=True,
                             env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"})
     if result.returncode != 0:

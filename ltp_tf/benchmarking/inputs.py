@@ -41,14 +41,12 @@ def calibration_features(task: GlueTask, checkpoint: Checkpoint, count: int,
     """The first `count` training examples of `task`, tokenized as `checkpoint` tokenizes (the runner fits its
     capacities on them, not on dev), and a note of what was fitted; `(None, why not)` when `count` is 0 or
     there is no training split."""
-    from ltp_tf.data import read_split, tokenize
-    from ltp_tf.serving.text import checkpoint_preprocessor
+    from ltp_tf.serving.text import training_features
 
     if not count:
         return None, "off (--calibration_examples=0): every call runs segment by segment"
     try:
-        examples = read_split(task, "train", data_dir).take(count)
+        features = training_features(checkpoint, task, count, data_dir)
     except FileNotFoundError as error:
         return None, f"off: no training split to fit them on ({error})"
-    features = tokenize(checkpoint_preprocessor(checkpoint), examples.texts).as_dict()
-    return features, f"fitted on the first {len(examples)} {task.name} training examples at batch 1"
+    return features, f"fitted on the first {len(features['token_ids'])} {task.name} training examples at batch 1"

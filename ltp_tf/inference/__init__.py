@@ -5,7 +5,7 @@ length and batch-size buckets that bound the compiled programs) and `compilation
 of a pure Keras function). Export to TF Serving and ONNX is `ltp_tf.serving`.
 """
 
-from ltp_tf.inference.shape_buckets import round_up_batch, round_up_length
+from ltp_tf.inference.shape_buckets import length_buckets, round_up_batch, round_up_length
 from ltp_tf.inference.token_dropping import TokenDroppingRunner
 
-__all__ = ["TokenDroppingRunner", "round_up_batch", "round_up_length"]
+__all__ = ["TokenDroppingRunner", "length_buckets", "round_up_batch", "round_up_length"]

@@ -24,6 +24,14 @@ def round_up_length(length: int, bucket: int, cap: int) -> int:
     return min(_next_power_of_two(length), -(-length // bucket) * bucket, cap)
 
 
+def length_buckets(bucket: int, longest: int, cap: int) -> list[int]:
+    """Every bucket an input of 1 to `longest` positions is rounded up to (`round_up_length` with `cap`), sorted.
+
+    Bucket 8, longest 100, cap 512: `[1, 2, 4, 8, 16, 24, ..., 96, 104]`.
+    """
+    return sorted({round_up_length(length, bucket, cap) for length in range(1, longest + 1)})
+
+
 def round_up_batch(batch_size: int) -> int:
     """The smallest power of two >= `batch_size`."""
     if batch_size < 1:

@@ -27,7 +27,7 @@ for every bucket size and every choice of compaction layers.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from keras import ops
@@ -102,7 +102,8 @@ class TokenDroppingRunner:
         self._segment_functions = [self._segment_function(k) for k in range(len(self.compact_layers) + 1)]
         self._segments = [compile_function(fn, self._variables, self.jit_compile) for fn in self._segment_functions]
         self._one_program = compile_function(self._one_program_function, self._variables, self.jit_compile)
-        self._masked = compile_function(self._segment_function(0, ()), self._variables, self.jit_compile)
+        self._masked_function = self._segment_function(0, ())
+        self._masked = compile_function(self._masked_function, self._variables, self.jit_compile)
         # (padded batch, input length bucket) -> static output length of each compaction layer.
         self.capacities: dict[tuple[int, int], tuple[int, ...]] = {}
         # (segment, batch, length) of every program run so far (-1: the one-program path, -2: mask-only).
@@ -111,25 +112,16 @@ class TokenDroppingRunner:
 
     # ------------------------------------------------------------------ public
     def __call__(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        token_ids, segment_ids, padding_mask = self._validate(inputs)
-        batch_size = token_ids.shape[0]
-        lengths = padding_mask.sum(axis=1)
-        order = np.argsort(lengths, kind="stable") if self.sort_by_length else np.arange(batch_size)
-        pieces = []
-        for start in range(0, batch_size, self.max_batch_size):
-            rows = order[start:start + self.max_batch_size]
-            pieces.append(self._run_chunk(token_ids[rows], segment_ids[rows], padding_mask[rows]))
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(batch_size)
-        return {key: np.concatenate([piece[key] for piece in pieces])[inverse] for key in pieces[0]}
+        return self._in_chunks(*self._validate(inputs), self._run_chunk)
 
     def fit_capacities(self, inputs: Mapping[str, Any],
                        batch_size: int = 1) -> dict[tuple[int, int], tuple[int, ...]]:
         """Learns static per-layer lengths from sample inputs, so later calls run as one program.
 
-        The sample (e.g. training sentences) is run in consecutive batches of `batch_size` — the batch
-        size that will be served — and for each (batch, input length) bucket the longest kept row of
-        every compaction layer (bucketed) is recorded. A later call of a recorded bucket runs the whole
+        The sample (e.g. training sentences) is run segment by segment (in chunks of `max_batch_size`),
+        then grouped in consecutive batches of `batch_size` — the batch size that will be served — and
+        for each (batch, input length) bucket the longest kept row of every compaction layer (bucketed)
+        is recorded. A later call of a recorded bucket runs the whole
         encoder as one compiled program, cutting each compaction layer's output to that length: no host
         round trip in between. If a batch keeps more tokens than recorded, the program reports it and
         the call is recomputed by the segmented path, so outputs never depend on the capacities. Worth
@@ -137,15 +129,19 @@ class TokenDroppingRunner:
         segmented path. Calling it again widens the capacities. Returns them.
         """
         token_ids, segment_ids, padding_mask = self._validate(inputs)
+        # Kept tokens do not depend on how rows are batched: run the sample in large chunks, then group it.
+        kept = self._in_chunks(token_ids, segment_ids, padding_mask,
+                               lambda *chunk: self._run_segmented(*self._prepare(*chunk)))["kept_tokens"]
         for start in range(0, len(token_ids), batch_size):
             rows = slice(start, start + batch_size)
-            prepared = self._prepare(token_ids[rows], segment_ids[rows], padding_mask[rows])
-            kept = self._run_segmented(*prepared)["kept_tokens"]
-            capacities, previous = [], prepared[2]
+            rows_kept = kept[rows]  # (batch, num_layers)
+            length = round_up_length(_longest_live(padding_mask[rows]), self.length_bucket,
+                                     self.backbone.max_sequence_length)
+            capacities, previous = [], length
             for layer in self.compact_layers:
-                previous = round_up_length(int(kept[:, layer].max()), self.length_bucket, previous)
+                previous = round_up_length(int(rows_kept[:, layer].max()), self.length_bucket, previous)
                 capacities.append(previous)
-            key = (int(prepared[0][0].shape[0]), prepared[2])
+            key = (round_up_batch(len(rows_kept)) if self.pad_batch else len(rows_kept), length)
             seen = self.capacities.get(key, capacities)
             self.capacities[key] = tuple(max(a, b) for a, b in zip(seen, capacities))
         # Programs compiled for the old capacities are stale: start a fresh cache.
@@ -176,6 +172,21 @@ class TokenDroppingRunner:
             raise ValueError(f"Inputs have {longest} positions, more than max_sequence_length="
                              f"{self.backbone.max_sequence_length}. Truncate them (the tokenizers do).")
         return token_ids, arrays["segment_ids"].astype(np.int32), padding_mask
+
+    def _in_chunks(self, token_ids: np.ndarray, segment_ids: np.ndarray, padding_mask: np.ndarray,
+                   run_chunk: Callable[..., dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """`run_chunk` on chunks of at most `max_batch_size` rows (grouped by length if `sort_by_length`),
+        its outputs in the input order."""
+        batch_size = token_ids.shape[0]
+        lengths = padding_mask.sum(axis=1)
+        order = np.argsort(lengths, kind="stable") if self.sort_by_length else np.arange(batch_size)
+        pieces = []
+        for start in range(0, batch_size, self.max_batch_size):
+            rows = order[start:start + self.max_batch_size]
+            pieces.append(run_chunk(token_ids[rows], segment_ids[rows], padding_mask[rows]))
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(batch_size)
+        return {key: np.concatenate([piece[key] for piece in pieces])[inverse] for key in pieces[0]}
 
     def _run_chunk(self, token_ids: np.ndarray, segment_ids: np.ndarray,
                    padding_mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -279,13 +290,27 @@ class TokenDroppingRunner:
 
         return segment
 
-    def _one_program_function(self, token_ids, segment_ids, padding_mask, lengths):
-        """Every segment in one program, each compaction layer's output cut to its static capacity.
+    def capped_forward(self, capacities: Sequence[int], token_ids, segment_ids, padding_mask,
+                       lengths) -> dict[str, Any]:
+        """Every segment in one pure Keras function, each compaction layer's output cut to a static capacity.
 
-        Also returns `overflow`: whether any row kept more tokens than a capacity (then the cut lost live
-        tokens and the result must not be used).
+        The one-program path (`fit_capacities`); also what the SavedModel's bucketed XLA programs run
+        (`ltp_tf.serving.xla_buckets`). Compile it yourself (`compilation.compile_function`, `tf.function`).
+
+        Args:
+            capacities: the static output length of each compaction layer (`compact_layers`), in order,
+                each at most the one before it (the first at most the input length).
+            token_ids, segment_ids: `(batch, seq)` int32; padding_mask: `(batch, seq)` bool;
+            lengths: `(batch,)` int32 live tokens per row.
+
+        Returns:
+            The segmented path's outputs (`pooled_output`, `logits` for classifiers, `kept_tokens`
+            `(batch, num_layers)` int32) plus `overflow`, a scalar bool: whether any row kept more tokens
+            than a capacity (then the cut lost live tokens and the result must not be used).
         """
-        capacities = self.capacities[(token_ids.shape[0], token_ids.shape[1])]
+        if len(capacities) != len(self.compact_layers):
+            raise ValueError(f"`capacities` must have one length per compaction layer {self.compact_layers}. "
+                             f"Received: capacities={list(capacities)}")
         outputs = self._segment_functions[0](token_ids, segment_ids, padding_mask, lengths)
         kept, overflow = [], ops.zeros((), "bool")
         for k, capacity in enumerate(capacities):
@@ -295,6 +320,16 @@ class TokenDroppingRunner:
             outputs = self._segment_functions[k + 1](state[:, :capacity], lengths)
         kept.append(outputs["kept_tokens"])
         return {**outputs, "kept_tokens": ops.concatenate(kept, axis=1), "overflow": overflow}
+
+    def masked_forward(self, token_ids, segment_ids, padding_mask, lengths) -> dict[str, Any]:
+        """The mask-only schedule as one pure Keras function (the length gate's): every block, pruned tokens
+        masked, not removed. Arguments and outputs as `capped_forward`'s, without `overflow`."""
+        return self._masked_function(token_ids, segment_ids, padding_mask, lengths)
+
+    def _one_program_function(self, token_ids, segment_ids, padding_mask, lengths):
+        """`capped_forward` at the capacities fitted for the inputs' (batch, length) bucket."""
+        capacities = self.capacities[(token_ids.shape[0], token_ids.shape[1])]
+        return self.capped_forward(capacities, token_ids, segment_ids, padding_mask, lengths)
 
     @staticmethod
     def _attend(block: TokenPruningEncoderBlock, hidden, token_mask, lengths):

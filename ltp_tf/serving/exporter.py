@@ -2,13 +2,17 @@
 
     <export_dir>/<name>/<version>/
         saved_model.pb, variables/        the SavedModel (signatures: ltp_tf.serving.signatures)
-        assets.extra/ltp_tf_export.json   task, labels, max_seq_length, tokenizer settings, signatures
+        assets.extra/ltp_tf_export.json   task, labels, max_seq_length, tokenizer settings, signatures, the
+                                          length gate (`compact_min_length`) and, with `xla_buckets=True`,
+                                          the buckets and capacities (`xla_buckets`: see
+                                          `ltp_tf.serving.xla_buckets`; null without)
         assets.extra/model.onnx           with `onnx=True`: the token-id signature as ONNX (fused ONNX Runtime
                                           kernels, `ltp_tf.serving.onnx_graph`; tf2onnx for other models)
         assets.extra/verification.json    with `verify=True`: the parity report (ltp_tf.verify)
     <export_dir>/models.config            TF Serving config listing every model folder
 
-TF Serving ignores `assets.extra/` (it is the SavedModel's folder for files beside the graph).
+TF Serving ignores `assets.extra/` (it is the SavedModel's folder for files beside the graph). An export with
+XLA buckets needs `tensorflow_model_server --xla_cpu_compilation_enabled=true` on CPU.
 Everything is written into a staging folder and published by renaming it (`ltp_tf.serving.publish`);
 verification runs on the staging folder in a fresh process, so a version that fails it is never published.
 """
@@ -22,7 +26,9 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Any
+from typing import Any, Mapping
+
+import numpy as np
 
 import ltp_tf
 from ltp_tf.atomic import write_json
@@ -33,7 +39,8 @@ from ltp_tf.serving import publish
 from ltp_tf.serving.onnx_export import write_onnx
 from ltp_tf.serving.signatures import (TEXT_SIGNATURE, TOKEN_ID_INPUTS, TOKEN_ID_SIGNATURE, build_export_archive,
                                        input_limits, output_names, text_input_names, token_dropping)
-from ltp_tf.serving.text import checkpoint_preprocessor
+from ltp_tf.serving.text import checkpoint_preprocessor, training_features
+from ltp_tf.serving.xla_buckets import fit_xla_buckets
 from ltp_tf.validation import check_int_at_least
 
 EXTRA_DIR = "assets.extra"
@@ -56,7 +63,8 @@ class ExportResult:
 def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_models", *, onnx: bool = False,
                       text_signature: bool = True, verify: bool = False, verify_max_examples: int | None = None,
                       data_dir: str | None = None, serving_base_path: str = "/models",
-                      compact_min_length: int = 0) -> ExportResult:
+                      compact_min_length: int = 0, xla_buckets: bool = False, xla_fit_examples: int = 1000,
+                      xla_sample: Mapping[str, np.ndarray] | None = None, xla_length_bucket: int = 8) -> ExportResult:
     """Exports the checkpoint at `checkpoint_path` as the next version of model `name`.
 
     Args:
@@ -74,21 +82,32 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
         compact_min_length: the length gate of the SavedModel and the ONNX graph: inputs (ONNX: the
             sequence entering a compaction layer) shorter than this are only masked, not compacted (same
             outputs; pick it with `python -m ltp_tf.benchmark`, see benchmarks/README.md). 0: always compact.
+        xla_buckets: run the encoder of both signatures as XLA programs per length bucket, at static per-layer
+            capacities fitted on sample inputs, falling back to the dynamic graph when an input keeps more
+            (`ltp_tf.serving.xla_buckets`; same outputs). TF Serving needs `--xla_cpu_compilation_enabled=true`.
+        xla_fit_examples: with `xla_buckets`, fit the capacities on the first N training examples of the
+            checkpoint's task (read from `data_dir`); 0: fit none (nothing is cut, every bucket still runs XLA).
+        xla_sample: with `xla_buckets`, fit on these features (`token_ids`, `segment_ids`, `padding_mask`)
+            instead of training examples.
+        xla_length_bucket: with `xla_buckets`, the rounding of lengths to buckets (`ltp_tf.inference.shape_buckets`).
     """
     check_int_at_least("compact_min_length", compact_min_length, 0)
+    check_int_at_least("xla_fit_examples", xla_fit_examples, 0)
     publish.check_model_name(name)
     checkpoint = load_checkpoint(checkpoint_path)
     task = get_task(checkpoint.task)
     model = checkpoint.model
     preprocessor = checkpoint_preprocessor(checkpoint) if text_signature else None
+    buckets = (_xla_buckets(checkpoint, task, xla_fit_examples, xla_sample, data_dir, xla_length_bucket)
+               if xla_buckets else None)
     model_dir = os.path.join(os.path.abspath(export_dir), name)
     staging = publish.new_staging_folder(model_dir)
     verification = None
     try:
         extra = os.path.join(staging, EXTRA_DIR)
         with token_dropping(model, True):
-            build_export_archive(model, task, checkpoint.max_seq_length, preprocessor,
-                                 compact_min_length).write_out(staging, verbose=False)
+            build_export_archive(model, task, checkpoint.max_seq_length, preprocessor, compact_min_length,
+                                 buckets).write_out(staging, verbose=False)
             os.makedirs(extra, exist_ok=True)
             onnx_graph = None
             if onnx:
@@ -96,7 +115,8 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
                 onnx_graph = write_onnx(model, task, token_id_archive, os.path.join(extra, ONNX_FILE),
                                         input_limits(model, checkpoint.max_seq_length), compact_min_length)
         info = export_info(checkpoint, task, text_signature, onnx)
-        info.update(onnx_graph=onnx_graph, compact_min_length=compact_min_length)
+        info.update(onnx_graph=onnx_graph, compact_min_length=compact_min_length,
+                    xla_buckets=buckets.to_json() if buckets else None)
         write_json(os.path.join(extra, EXPORT_INFO_FILE), info, sort_keys=True)
         if verify:
             verification = run_verification(staging, checkpoint.path, os.path.join(extra, VERIFICATION_FILE),
@@ -109,6 +129,19 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
     return ExportResult(path=path, version=int(os.path.basename(path)),
                         onnx_path=os.path.join(path, EXTRA_DIR, ONNX_FILE) if onnx else None,
                         models_config=config, verification=verification)
+
+
+def _xla_buckets(checkpoint, task, fit_examples: int, sample: Mapping[str, np.ndarray] | None,
+                 data_dir: str | None, length_bucket: int):
+    """The XLA buckets of `checkpoint`'s model, fitted on `sample` or its first training examples."""
+    pruning = any(block.prunes for block in checkpoint.model.backbone.transformer_layers)
+    if sample is None and fit_examples and pruning:
+        try:
+            sample = training_features(checkpoint, task, fit_examples, data_dir)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"{error}. The XLA buckets' capacities are fitted on training examples: "
+                                    "pass --data_dir, or --xla_fit_examples=0 to fit none.") from error
+    return fit_xla_buckets(checkpoint.model, checkpoint.max_seq_length, sample if pruning else None, length_bucket)
 
 
 def export_info(checkpoint, task, text_signature: bool, onnx: bool) -> dict[str, Any]:

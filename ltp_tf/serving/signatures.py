@@ -28,6 +28,9 @@ dynamic, so the graph runs without XLA (XLA needs static shapes; see `ltp_tf.inf
 The length gate (`compact_min_length` > 0): a batch whose longest input has fewer positions runs the
 mask-only schedule of the same model (pruned tokens masked, not removed: no gather ops) through a
 `tf.cond`; outputs are the same either way.
+With XLA buckets (`xla_buckets`, `ltp_tf.serving.xla_buckets`), the encoder runs as an XLA program per
+length bucket at static per-layer capacities instead, falling back to the dynamic path above when a row
+keeps more tokens than a capacity; signature names, inputs and outputs are the same.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import tensorflow as tf
 
 from ltp_tf.data.glue import GlueTask
 from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.serving.xla_buckets import XlaBuckets, bucketed_forward
 
 TOKEN_ID_SIGNATURE = "token_ids"
 TEXT_SIGNATURE = "serving_default"
@@ -66,16 +70,19 @@ def input_limits(model: TokenPruningClassifier, max_seq_length: int) -> dict[str
 
 
 def build_export_archive(model: TokenPruningClassifier, task: GlueTask, max_seq_length: int,
-                         preprocessor=None, compact_min_length: int = 0) -> keras.export.ExportArchive:
+                         preprocessor=None, compact_min_length: int = 0,
+                         xla_buckets: XlaBuckets | None = None) -> keras.export.ExportArchive:
     """An `ExportArchive` with the token-id signature, plus the text signature when `preprocessor` is given.
 
     `compact_min_length`: the length gate (module docstring); 0 = always remove pruned tokens.
+    `xla_buckets`: run the encoder as bucketed XLA programs (`ltp_tf.serving.xla_buckets.fit_xla_buckets`);
+    None: the dynamic graph only.
 
     The model's variables are captured by the endpoints (not tracked separately, which would store
     them twice). Write it with `archive.write_out(path)` inside `token_dropping(model, True)`.
     """
     _check_model(model, task, max_seq_length)
-    predict = _predict_function(model, task, max_seq_length, compact_min_length)
+    predict = _predict_function(model, task, max_seq_length, compact_min_length, xla_buckets)
     archive = keras.export.ExportArchive()
     if preprocessor is not None:
         preprocessor(x=_example_strings(task))  # builds it (the archive refuses unbuilt layers)
@@ -100,14 +107,22 @@ def token_dropping(model: TokenPruningClassifier, enabled: bool) -> Iterator[Non
 
 
 def _predict_function(model: TokenPruningClassifier, task: GlueTask, max_seq_length: int,
-                      compact_min_length: int = 0):
+                      compact_min_length: int = 0, xla_buckets: XlaBuckets | None = None):
     backbone = model.backbone
     limits = input_limits(model, max_seq_length)
+    forward = None if xla_buckets is None else bucketed_forward(model, xla_buckets, compact_min_length)
 
     def encode(inputs, drop_tokens: bool):
         with token_dropping(model, drop_tokens):
             outputs = backbone(inputs, training=False)
-        return outputs["pooled_output"], outputs["kept_tokens"]
+        logits = tf.cast(model.head(outputs["pooled_output"], training=False), tf.float32)
+        return logits, tf.cast(tf.round(outputs["kept_tokens"]), tf.int32)
+
+    def dynamic(inputs, longest):
+        """The encoder in the graph, dynamic shapes (behind the length gate, if any)."""
+        if compact_min_length and backbone.drop_tokens:
+            return tf.cond(longest >= compact_min_length, lambda: encode(inputs, True), lambda: encode(inputs, False))
+        return encode(inputs, backbone.drop_tokens)
 
     def predict(token_ids, segment_ids, padding_mask):
         # A loaded signature does not check ranks against its TensorSpecs; EnsureShape does, at run time.
@@ -115,19 +130,19 @@ def _predict_function(model: TokenPruningClassifier, task: GlueTask, max_seq_len
                                                 (token_ids, segment_ids, padding_mask))
         # Nothing reads the inputs before the checks have passed.
         with tf.control_dependencies(_token_input_checks(token_ids, segment_ids, padding_mask, limits)):
-            token_ids, segment_ids, mask = (tf.identity(token_ids), tf.identity(segment_ids),
-                                            tf.cast(padding_mask, tf.bool))
-        positions = tf.range(1, tf.shape(mask)[1] + 1)
-        longest = tf.reduce_max(tf.where(mask, positions[None, :], 0))  # one past the last real token
-        inputs = {"token_ids": token_ids[:, :longest], "segment_ids": segment_ids[:, :longest],
-                  "padding_mask": mask[:, :longest]}
-        if compact_min_length and backbone.drop_tokens:
-            pooled, kept = tf.cond(longest >= compact_min_length, lambda: encode(inputs, True),
-                                   lambda: encode(inputs, False))
+            token_ids, segment_ids, padding_mask = (tf.identity(token_ids), tf.identity(segment_ids),
+                                                    tf.identity(padding_mask))
+        positions = tf.range(1, tf.shape(padding_mask)[1] + 1)
+        longest = tf.reduce_max(tf.where(padding_mask == 1, positions[None, :], 0))  # one past the last real token
+        token_ids, segment_ids, padding_mask = (value[:, :longest] for value in (token_ids, segment_ids, padding_mask))
+        inputs = {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": tf.cast(padding_mask, tf.bool)}
+        if forward is None:
+            logits, kept = dynamic(inputs, longest)
         else:
-            pooled, kept = encode(inputs, backbone.drop_tokens)
-        logits = tf.cast(model.head(pooled, training=False), tf.float32)
-        return _prediction_outputs(logits, tf.cast(tf.round(kept), tf.int32), task)
+            logits, kept, overflow = forward(token_ids, segment_ids, padding_mask, longest)
+            if xla_buckets.compact_layers:  # a row kept more than a capacity: recompute without the cut
+                logits, kept = tf.cond(overflow, lambda: dynamic(inputs, longest), lambda: (logits, kept))
+        return _prediction_outputs(logits, kept, task)
 
     return predict
 

@@ -30,6 +30,7 @@ LAYERS = (
 # The imports allowed inside a layer (they run one way: no unit here is imported by one it imports).
 WITHIN_A_LAYER = {
     "ltp_tf.benchmarking": {"ltp_tf.serving", "ltp_tf.inference"},
+    "ltp_tf.serving": {"ltp_tf.inference"},  # the XLA buckets of a SavedModel run the runner's programs
     "ltp_tf.data": {"ltp_tf.checkpoints"},  # the checkpoint's file names, for tokenizer folders
     "ltp_tf": {"ltp_tf.callbacks", "ltp_tf.models", "ltp_tf.layers"},  # the public API re-exports
     "ltp_tf.callbacks": {"ltp_tf.layers"},
@@ -40,7 +41,8 @@ WITHIN_A_LAYER = {
 }
 ENTRY_POINTS = dict(LAYERS)["entry points"]
 # Export modules: TensorFlow is what they run (the rest of `serving/` imports it when called).
-NEED_TENSORFLOW = ("ltp_tf.serving.exporter", "ltp_tf.serving.onnx_export", "ltp_tf.serving.signatures")
+NEED_TENSORFLOW = ("ltp_tf.serving.exporter", "ltp_tf.serving.onnx_export", "ltp_tf.serving.signatures",
+                   "ltp_tf.serving.xla_buckets")
 HEAVY = ("tensorflow", "keras_hub", "tensorflow_text", "tf2onnx", "onnxruntime", "apache_beam")
 
 

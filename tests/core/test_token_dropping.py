@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ltp_tf import TokenPruningBackbone, TokenPruningClassifier, TokenPruningConfig
-from ltp_tf.inference import TokenDroppingRunner, round_up_batch, round_up_length
+from ltp_tf.inference import TokenDroppingRunner, length_buckets, round_up_batch, round_up_length
 
 MAX_LEN = 40
 JIT = keras.backend.backend() == "jax"  # the cheaper mode for the checks that do not depend on it
@@ -182,6 +182,26 @@ def test_round_up_helpers():
         round_up_length(3, 0, 40)
     with pytest.raises(ValueError, match="batch_size=0"):
         round_up_batch(0)
+    assert length_buckets(8, 40, 40) == [1, 2, 4, 8, 16, 24, 32, 40]
+    assert length_buckets(8, 30, 40) == [1, 2, 4, 8, 16, 24, 32]  # 30 rounds up past the longest
+
+
+def test_capped_forward_is_the_one_program_path(models):
+    """The pure function the SavedModel's XLA buckets compile: what `fit_capacities` runs, with the overflow flag."""
+    model = models["topk"]
+    runner = TokenDroppingRunner(model, jit_compile=JIT)
+    inputs = _inputs([25], seq_len=32)
+    args = [keras.ops.convert_to_tensor(inputs[name]) for name in ("token_ids", "segment_ids", "padding_mask")]
+    lengths = keras.ops.convert_to_tensor(np.array([25], "int32"))
+    reference = _masked(model, inputs)
+    for capacities, overflow in (((8,), False), ((4,), True)):  # the last layer keeps round(0.3 * 25) = 8
+        outputs = runner.capped_forward(capacities, *args, lengths)
+        assert bool(keras.ops.convert_to_numpy(outputs["overflow"])) == overflow
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(outputs["kept_tokens"]), reference["kept_tokens"])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(runner.capped_forward((8,), *args, lengths)["logits"]),
+                               reference["logits"], atol=2e-5)
+    with pytest.raises(ValueError, match="one length per compaction layer"):
+        runner.capped_forward((8, 8), *args, lengths)
 
 
 def test_errors(models):

@@ -46,16 +46,18 @@ def minilm_checkpoint(path: str, task: str = "sst2", num_layers: int = 2, max_se
                            metadata={"lowercase": True, "strip_accents": False})
 
 
-def tiny_checkpoint(path: str, task: str = "sst2", max_seq_length: int = 16) -> str:
-    """A checkpoint folder of a tiny random model with a 13-word vocabulary (fast to export)."""
+def tiny_checkpoint(path: str, task: str = "sst2", max_seq_length: int = 16, num_layers: int = 2,
+                    pruning: TokenPruningConfig | None = None) -> str:
+    """A checkpoint folder of a tiny random model with a 13-word vocabulary (fast to export); `pruning`
+    defaults to a hard threshold of 0.2."""
     from ltp_tf.data import get_task
 
     vocabulary = os.path.join(os.path.dirname(os.path.abspath(path)), "tiny_vocab.txt")
     with open(vocabulary, "w", encoding="utf-8") as f:
         f.write("\n".join(TINY_VOCABULARY) + "\n")
-    backbone = TokenPruningBackbone(vocabulary_size=len(TINY_VOCABULARY), num_layers=2, num_heads=2, hidden_dim=8,
-                                    intermediate_dim=16, max_sequence_length=32,
-                                    pruning_config=PRUNING.replace(score_reference_length=8, final_token_threshold=0.2))
+    pruning = pruning or PRUNING.replace(score_reference_length=8, final_token_threshold=0.2)
+    backbone = TokenPruningBackbone(vocabulary_size=len(TINY_VOCABULARY), num_layers=num_layers, num_heads=2,
+                                    hidden_dim=8, intermediate_dim=16, max_sequence_length=32, pruning_config=pruning)
     model = TokenPruningClassifier(backbone, num_classes=get_task(task).num_classes)
     model({"token_ids": np.ones((1, 4), "int32")})
     return save_checkpoint(path, model, task=task, max_seq_length=max_seq_length, vocabulary_file=vocabulary,
