@@ -28,6 +28,7 @@ from ltp_tf.atomic import write_json
 from ltp_tf.data.features import TaskData
 from ltp_tf.data.glue_metrics import primary_metric
 from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.sparsity import Distiller
 from ltp_tf.training import layout
 from ltp_tf.training import resume_state
 from ltp_tf.training import teacher_cache
@@ -128,7 +129,7 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
                   "history": list(evaluate_callback.progress.history)}
     if isinstance(model, TokenPruningTrainer) and model.multiplier is not None:
         train_info["flops_multiplier"] = model.multiplier
-    report = stage_report(stage, checkpoint_dir, evaluations, thresholds(model), train_info,
+    report = stage_report(stage, checkpoint_dir, evaluations, thresholds(_student(model)), train_info,
                           target_flops_reduction=config.target_flops_reduction if stage in ("soft", "hard") else None)
 
     final = _student(model) if plugins.save_transform is None else plugins.save_transform(_student(model), context)
@@ -166,8 +167,9 @@ def _compiled_model(context: StageContext, data: TaskData, source: TokenPruningC
 
 
 def _student(model: keras.Model) -> keras.Model:
-    """The classifier a stage trains, inside a `TokenPruningTrainer` or not."""
-    return model.student if isinstance(model, TokenPruningTrainer) else model
+    """The classifier a stage trains, taken out of its training wrapper (a `TokenPruningTrainer`, or weight
+    pruning's `Distiller`) if it has one: what is evaluated and saved."""
+    return model.student if isinstance(model, (TokenPruningTrainer, Distiller)) else model
 
 
 def _teacher_outputs(config: TrainConfig, stage: str, data: TaskData) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import keras
 
-from ltp_tf.sparsity import Distiller, WeightPruningConfig, dense_teacher, setup_weight_pruning, strip
+from ltp_tf.sparsity import WeightPruningConfig, dense_teacher, setup_weight_pruning, strip
 from ltp_tf.training.plugins import StageContext, StagePlugins
 
 
@@ -30,8 +30,7 @@ def weight_pruning_plugins(config: WeightPruningConfig) -> StagePlugins:
     def callbacks(context: StageContext) -> Sequence[keras.callbacks.Callback]:
         return setups[context.stage].callbacks if context.stage in setups else ()
 
-    def save_transform(model: keras.Model, context: StageContext) -> keras.Model:
-        student = model.student if isinstance(model, Distiller) else model
+    def save_transform(student: keras.Model, context: StageContext) -> keras.Model:
         if config.do_prune:
             strip(student)
         return student

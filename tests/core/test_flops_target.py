@@ -297,3 +297,16 @@ def test_target_and_distillation_train_through_weight_pruning(tiny, tmp_path):
     with pytest.raises(ValueError, match="does not combine"):
         TrainConfig(task="sst2", stages=("soft",), restore=tiny["teacher0"], target_flops_reduction=2.0,
                     weight_pruning={**pruning, "distill_loss_weight": 1.0})
+
+
+def test_weight_pruning_with_its_distillation_evaluates_and_saves_the_student(tiny, tmp_path):
+    """`--do_prune --distill_loss_weight` trains a `Distiller`; evaluation, report and checkpoint use its student."""
+    pruning = {"do_prune": True, "pruning_pattern": "2:4", "target_sparsity": 0.5, "sparsity_warm_epochs": 0,
+               "cooldown_epochs": 0, "pruning_frequency": 1, "distill_loss_weight": 1.0}
+    config = TrainConfig(task="sst2", stages=("finetune",), restore=tiny["teacher0"], features_dir=tiny["features"],
+                         output_dir=str(tmp_path), max_seq_length=SEQ, bs=8, lr=1e-3, epoch=1, verbose=0, seed=1,
+                         pad_to_multiple_of=SEQ, weight_pruning=pruning)
+    finetune = run(config)["stages"]["finetune"]
+    assert "accuracy" in finetune["dev"]["dev"] and finetune["flops"]["weight_density"] < 1.0
+    model = load_checkpoint(layout.stage_dir(config, "finetune")).model
+    assert isinstance(model, TokenPruningClassifier)
