@@ -179,7 +179,8 @@ def save_checkpoint(path: str, model: keras.Model, *, task: str, max_seq_length:
     if sorted(names) != sorted(get_family(family).tokenizer_files):
         raise ValueError(f"A {family} checkpoint needs the tokenizer files {list(get_family(family).tokenizer_files)}. "
                          f"Received: {list(files)}")
-    record = {"task": task, "max_seq_length": int(max_seq_length), "family": family, **(metadata or {})}
+    # The explicit fields win over `metadata` (which may be another checkpoint's, copied with its own length).
+    record = {**(metadata or {}), "task": task, "max_seq_length": int(max_seq_length), "family": family}
 
     def write(folder: str) -> None:
         model.save(os.path.join(folder, MODEL_FILE))

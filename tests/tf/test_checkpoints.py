@@ -28,6 +28,11 @@ def test_round_trip_and_replace(tmp_path):
     np.testing.assert_allclose(np.asarray(loaded.model(inputs)), np.asarray(model(inputs)), atol=1e-6)
     checkpoints.save_checkpoint(target, model, task="sst2", max_seq_length=32, vocabulary_file=str(vocab))
     assert checkpoints.load_checkpoint(target).max_seq_length == 32
+    # Copying another checkpoint's metadata keeps the fields given explicitly (the benchmark re-saves a trained
+    # checkpoint at a longer max_seq_length for long inputs).
+    checkpoints.save_checkpoint(target, model, task="sst2", max_seq_length=16, vocabulary_file=str(vocab),
+                                metadata=dict(loaded.metadata))
+    assert checkpoints.read_checkpoint_info(target).max_seq_length == 16
     assert sorted(os.listdir(tmp_path)) == ["ckpt", "vocab.txt"]  # no temporary folders left
 
 
