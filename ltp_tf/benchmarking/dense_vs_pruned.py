@@ -5,7 +5,8 @@ dense twin (the same weights with pruning off), and times both through each engi
 in turn (`timing`): latency at batch 1 (median, p90) and throughput at each batch size, on the dev texts of
 every dataset and on long inputs (`inputs`). It writes, under `output_dir`:
 
-    <tag>.md, <tag>.csv, <tag>.json   the results table and the run's information (`results`)
+    <tag>.md, <tag>.csv, <tag>.json   the results table and the run's information (`results`), with the dev
+                                      score of each engine's dense and pruned model (`dev_scores`)
     <tag>.png, <tag>_length.png       speedup bars, speedup against input length (several datasets) (`plots`)
     <tag>_length_gate.json            with `calibrate_gate`: the length gate per engine (`length_gate`)
     tmp-XXXXXXXX/                     the work folder (checkpoints, exports), removed at the end
@@ -119,7 +120,7 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
 
     from ltp_tf.benchmarking import engines as engines_lib
     from ltp_tf.benchmarking import inputs as inputs_lib
-    from ltp_tf.benchmarking import length_gate, results, timing
+    from ltp_tf.benchmarking import dev_scores, length_gate, results, timing
     from ltp_tf.benchmarking.padded_flops import padded_flops_reduction
     from ltp_tf.checkpoints import load_checkpoint
     from ltp_tf.data import get_task, read_split, tokenize
@@ -139,6 +140,7 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
     config.check_lengths(backbone.max_sequence_length)
     preprocessor = checkpoint_preprocessor(pruned)
     datasets = {}  # name -> (features, examples for throughput, examples for latency)
+    labels = None  # the model's own task's dev labels (the examples timed for throughput)
     for name in config.datasets or [task.name]:
         data_task = get_task(name)
         examples = read_split(data_task, data_task.dev_splits[0], config.data_dir)
@@ -146,6 +148,8 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
         features["padding_mask"] = features["padding_mask"].astype(np.int32)
         total = min(config.max_examples or len(examples), len(examples))
         datasets[name] = (features, total, min(config.latency_examples, total))
+        if name == task.name:
+            labels = np.asarray(examples.labels)[:total]
     for length in config.long_lengths:
         features = inputs_lib.long_inputs(datasets[next(iter(datasets))][0], length, config.long_examples)
         datasets[f"long{length}"] = (features, len(features["token_ids"]), len(features["token_ids"]))
@@ -199,6 +203,11 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
         if isinstance(predictors[engine]["pruned"], TokenDroppingRunner) and predictors[engine]["pruned"].capacities:
             fallbacks[engine] = predictors[engine]["pruned"].fallbacks
     rows = results.with_fastest_dense(rows)
+    scores = "not measured: the model's task is not among --datasets"
+    if labels is not None:
+        scored = inputs_lib.batches(datasets[task.name][0], max(config.batch_sizes), len(labels))
+        scores = dev_scores.describe(dev_scores.engine_dev_scores(predictors, scored, labels, task), task)
+        print(f"Dev score by engine: {scores}", flush=True)
     stem = config.tag or f"{task.name}_{keras.backend.backend()}_{datetime.date.today().isoformat()}"
     gates = {}
     if config.calibrate_gate:
@@ -237,6 +246,7 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
         "runner capacities (batch 1)": calibration_note,
         "runner calls recomputed by segments (kept more than the capacities), timed + warm-up passes": fallbacks,
         "dense baseline": "the same weights with prune_mode=none, through the same engine",
+        "dev score by engine (untimed pass over the examples timed for throughput)": scores,
         "dense batch-1 latency (ms, median) by sequence length, keras_xla": scan,
     }
     paths = results.write_results(rows, info, config.output_dir, stem)
