@@ -37,6 +37,9 @@ _XLA_FIT_EXAMPLES = flags.DEFINE_integer(
 _XLA_LENGTH_BUCKET = flags.DEFINE_integer(
     "xla_length_bucket", 8, "With --xla_buckets: lengths are rounded up to a power of two below this and to a "
     "multiple of it above (the runner's buckets).", lower_bound=1)
+_XLA_LONG_WINDOWS = flags.DEFINE_integer(
+    "xla_long_windows", 8, "With --xla_buckets: fit each length bucket longer than every training example on this "
+    "many windows of training text (0 = such buckets are not cut).", lower_bound=0)
 _SERVING_BASE_PATH = flags.DEFINE_string("serving_base_path", "/models",
                                          "Where --export_dir is mounted in the TF Serving container.")
 
@@ -53,7 +56,7 @@ def main(argv: list[str]) -> None:
             verify_max_examples=_VERIFY_MAX_EXAMPLES.value, data_dir=_DATA_DIR.value,
             serving_base_path=_SERVING_BASE_PATH.value, compact_min_length=_COMPACT_MIN_LENGTH.value,
             xla_buckets=_XLA_BUCKETS.value, xla_fit_examples=_XLA_FIT_EXAMPLES.value,
-            xla_length_bucket=_XLA_LENGTH_BUCKET.value)
+            xla_length_bucket=_XLA_LENGTH_BUCKET.value, xla_long_windows=_XLA_LONG_WINDOWS.value)
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"ltp_tf.export: error: {error}")
     print(f"Exported version {result.version} of {_NAME.value!r} to {result.path}")

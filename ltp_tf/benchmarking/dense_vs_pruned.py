@@ -123,7 +123,7 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
     from ltp_tf.benchmarking import dev_scores, length_gate, results, timing
     from ltp_tf.benchmarking.padded_flops import padded_flops_reduction
     from ltp_tf.checkpoints import load_checkpoint
-    from ltp_tf.data import get_task, read_split, tokenize
+    from ltp_tf.data import concatenated_windows, get_task, read_split, tokenize
     from ltp_tf.flops import count_flops
     from ltp_tf.inference import TokenDroppingRunner
     from ltp_tf.serving.text import checkpoint_preprocessor
@@ -151,7 +151,7 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
         if name == task.name:
             labels = np.asarray(examples.labels)[:total]
     for length in config.long_lengths:
-        features = inputs_lib.long_inputs(datasets[next(iter(datasets))][0], length, config.long_examples)
+        features = concatenated_windows(datasets[next(iter(datasets))][0], length, config.long_examples)
         datasets[f"long{length}"] = (features, len(features["token_ids"]), len(features["token_ids"]))
     models = {"dense": dense_model, "pruned": pruned.model}
     reference = TokenDroppingRunner(pruned.model, length_bucket=config.length_bucket, jit_compile=False)

@@ -1,4 +1,5 @@
-"""The inputs a benchmark times: dev batches, long inputs made of dev text, and the runner's calibration sentences.
+"""The inputs a benchmark times: dev batches and the runner's calibration sentences (long inputs made of dev text:
+`ltp_tf.data.concatenated_windows`).
 
 A batch is a dict of `(batch, seq)` int arrays `{"token_ids", "segment_ids", "padding_mask"}` (the features of
 `ltp_tf.data.tokenize`), cut to its longest row.
@@ -22,18 +23,6 @@ def batches(features: dict[str, np.ndarray], batch_size: int, count: int | None 
     total = len(features["token_ids"]) if count is None else min(count, len(features["token_ids"]))
     return [trim_to_longest({key: value[start:min(start + batch_size, total)] for key, value in features.items()})
             for start in range(0, total, batch_size)]
-
-
-def long_inputs(features: dict[str, np.ndarray], length: int, count: int) -> dict[str, np.ndarray]:
-    """`count` inputs of exactly `length` tokens: `[CLS]` + consecutive dev tokens (without their own [CLS]/[SEP]
-    and padding, concatenated and reused cyclically if too few) + `[SEP]`, one segment."""
-    mask = features["padding_mask"] > 0
-    cls, sep = int(features["token_ids"][0, 0]), int(features["token_ids"][0, mask[0].sum() - 1])
-    stream = np.concatenate([row[m][1:-1] for row, m in zip(features["token_ids"], mask)])
-    stream = stream[(stream != cls) & (stream != sep)]
-    body = np.resize(stream, count * (length - 2)).reshape(count, length - 2)
-    ids = np.concatenate([np.full((count, 1), cls), body, np.full((count, 1), sep)], axis=1).astype(np.int32)
-    return {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids)}
 
 
 def calibration_features(task: GlueTask, checkpoint: Checkpoint, count: int,

@@ -224,3 +224,19 @@ def trim_to_longest(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Cuts a batch's padding down to its longest row."""
     longest = max(int(features["padding_mask"].sum(axis=1).max()), 1)
     return {key: value[:, :longest] for key, value in features.items()}
+
+
+def concatenated_windows(features: Mapping[str, np.ndarray], length: int, count: int) -> dict[str, np.ndarray]:
+    """`count` inputs of exactly `length` tokens made of real text: `[CLS]` + the consecutive tokens of
+    `features`' rows (without their own `[CLS]`/`[SEP]` and padding, concatenated and reused cyclically if
+    too few) + `[SEP]`, one segment. Long inputs for benchmarks (from dev text) and for fitting an export's
+    capacities (from training text) where the data has no rows that long."""
+    if length < 3 or count < 1:
+        raise ValueError(f"`length` must be >= 3 and `count` >= 1. Received: length={length}, count={count}")
+    mask = features["padding_mask"] > 0
+    cls, sep = int(features["token_ids"][0, 0]), int(features["token_ids"][0, mask[0].sum() - 1])
+    stream = np.concatenate([row[m][1:-1] for row, m in zip(features["token_ids"], mask)])
+    stream = stream[(stream != cls) & (stream != sep)]
+    body = np.resize(stream, count * (length - 2)).reshape(count, length - 2)
+    ids = np.concatenate([np.full((count, 1), cls), body, np.full((count, 1), sep)], axis=1).astype(np.int32)
+    return {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids)}

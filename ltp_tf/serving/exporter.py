@@ -64,7 +64,8 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
                       text_signature: bool = True, verify: bool = False, verify_max_examples: int | None = None,
                       data_dir: str | None = None, serving_base_path: str = "/models",
                       compact_min_length: int = 0, xla_buckets: bool = False, xla_fit_examples: int = 1000,
-                      xla_sample: Mapping[str, np.ndarray] | None = None, xla_length_bucket: int = 8) -> ExportResult:
+                      xla_sample: Mapping[str, np.ndarray] | None = None, xla_length_bucket: int = 8,
+                      xla_long_windows: int = 8) -> ExportResult:
     """Exports the checkpoint at `checkpoint_path` as the next version of model `name`.
 
     Args:
@@ -90,15 +91,19 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
         xla_sample: with `xla_buckets`, fit on these features (`token_ids`, `segment_ids`, `padding_mask`)
             instead of training examples.
         xla_length_bucket: with `xla_buckets`, the rounding of lengths to buckets (`ltp_tf.inference.shape_buckets`).
+        xla_long_windows: with `xla_buckets`, fit each bucket longer than every sample row on this many windows
+            of the sample's text (0: such buckets are not cut).
     """
     check_int_at_least("compact_min_length", compact_min_length, 0)
     check_int_at_least("xla_fit_examples", xla_fit_examples, 0)
+    check_int_at_least("xla_long_windows", xla_long_windows, 0)
     publish.check_model_name(name)
     checkpoint = load_checkpoint(checkpoint_path)
     task = get_task(checkpoint.task)
     model = checkpoint.model
     preprocessor = checkpoint_preprocessor(checkpoint) if text_signature else None
-    buckets = (_xla_buckets(checkpoint, task, xla_fit_examples, xla_sample, data_dir, xla_length_bucket)
+    buckets = (_xla_buckets(checkpoint, task, xla_fit_examples, xla_sample, data_dir, xla_length_bucket,
+                            xla_long_windows)
                if xla_buckets else None)
     model_dir = os.path.join(os.path.abspath(export_dir), name)
     staging = publish.new_staging_folder(model_dir)
@@ -132,7 +137,7 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
 
 
 def _xla_buckets(checkpoint, task, fit_examples: int, sample: Mapping[str, np.ndarray] | None,
-                 data_dir: str | None, length_bucket: int):
+                 data_dir: str | None, length_bucket: int, long_windows: int):
     """The XLA buckets of `checkpoint`'s model, fitted on `sample` or its first training examples."""
     pruning = any(block.prunes for block in checkpoint.model.backbone.transformer_layers)
     if sample is None and fit_examples and pruning:
@@ -141,7 +146,8 @@ def _xla_buckets(checkpoint, task, fit_examples: int, sample: Mapping[str, np.nd
         except FileNotFoundError as error:
             raise FileNotFoundError(f"{error}. The XLA buckets' capacities are fitted on training examples: "
                                     "pass --data_dir, or --xla_fit_examples=0 to fit none.") from error
-    return fit_xla_buckets(checkpoint.model, checkpoint.max_seq_length, sample if pruning else None, length_bucket)
+    return fit_xla_buckets(checkpoint.model, checkpoint.max_seq_length, sample if pruning else None, length_bucket,
+                           long_windows)
 
 
 def export_info(checkpoint, task, text_signature: bool, onnx: bool) -> dict[str, Any]:

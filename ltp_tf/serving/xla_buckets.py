@@ -17,14 +17,19 @@ token-id signature (and the text signature, which calls it) runs instead:
 
 Capacities are fitted at export time on sample inputs (training sentences) at batch 1 with
 `TokenDroppingRunner.fit_capacities`: per bucket, the longest kept row of each compaction layer, rounded
-up to its bucket. A bucket no sample fell in keeps its whole length at every compaction layer (nothing
-is cut, so it never overflows). A dense model (no pruning layer) gets the same programs without
+up to its bucket. Buckets longer than every sample row are fitted on `long_windows` inputs per bucket made
+of the sample's own text (`ltp_tf.data.concatenated_windows`: its tokens concatenated into windows of the
+bucket's length), so long inputs are cut too. A batch's bucket is set by its longest row and its shorter
+rows can keep more tokens than any sample of that bucket did, so each bucket's capacities are raised to
+those of every shorter fitted bucket (capacities never shrink as buckets grow), which keeps batches from
+overflowing. A bucket nothing was fitted for keeps its whole length at every compaction layer (nothing is
+cut, so it never overflows). A dense model (no pruning layer) gets the same programs without
 capacities and without the `tf.cond`; buckets shorter than the length gate (`compact_min_length`) run
 the mask-only schedule (`TokenDroppingRunner.masked_forward`), as the runner does.
 
 Stored in `assets.extra/ltp_tf_export.json` under `xla_buckets` (`XlaBuckets.to_json()`):
 
-    {"length_bucket": 8, "compact_layers": [1, 3], "fit_examples": 1000,
+    {"length_bucket": 8, "compact_layers": [1, 3], "fit_examples": 1000, "long_windows": 8,
      "capacities": {"1": [1, 1], "2": [2, 2], ..., "24": [16, 8], ...}}   # bucket -> per compaction layer
 
 TF Serving runs `jit_compile` functions on CPU only when started with `--xla_cpu_compilation_enabled=true`
@@ -40,8 +45,10 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import tensorflow as tf
 
+from ltp_tf.data import concatenated_windows
 from ltp_tf.inference import TokenDroppingRunner, length_buckets, round_up_length
 from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.validation import check_int_at_least
 
 SERVER_FLAG = "--xla_cpu_compilation_enabled=true"
 
@@ -55,12 +62,14 @@ class XlaBuckets:
         compact_layers: the layers whose output is cut to a capacity (the model's pruning layers).
         capacities: bucket length -> the static output length of each compaction layer.
         fit_examples: how many sample inputs the capacities were fitted on (0: none, nothing is cut).
+        long_windows: how many windows of sample text fitted each bucket longer than every sample row.
     """
 
     length_bucket: int
     compact_layers: tuple[int, ...]
     capacities: Mapping[int, tuple[int, ...]]
     fit_examples: int
+    long_windows: int = 0
 
     @property
     def lengths(self) -> list[int]:
@@ -69,12 +78,13 @@ class XlaBuckets:
 
     def to_json(self) -> dict[str, Any]:
         return {"length_bucket": self.length_bucket, "compact_layers": list(self.compact_layers),
-                "fit_examples": self.fit_examples,
+                "fit_examples": self.fit_examples, "long_windows": self.long_windows,
                 "capacities": {str(length): list(self.capacities[length]) for length in self.lengths}}
 
 
 def fit_xla_buckets(model: TokenPruningClassifier, max_seq_length: int,
-                    sample: Mapping[str, np.ndarray] | None = None, length_bucket: int = 8) -> XlaBuckets:
+                    sample: Mapping[str, np.ndarray] | None = None, length_bucket: int = 8,
+                    long_windows: int = 8) -> XlaBuckets:
     """The buckets of inputs up to `max_seq_length`, with capacities fitted on `sample` at batch 1.
 
     Args:
@@ -83,14 +93,49 @@ def fit_xla_buckets(model: TokenPruningClassifier, max_seq_length: int,
         sample: `{"token_ids", "segment_ids", "padding_mask"}` `(examples, seq)` arrays (training
             sentences, not the data to be measured), or None: no capacities (nothing is cut).
         length_bucket: the runner's rounding of lengths.
+        long_windows: windows of sample text fitted per bucket longer than every sample row, >= 0 (0: such
+            buckets are not cut).
     """
     round_up_length(1, length_bucket, 1)  # validates length_bucket
+    check_int_at_least("long_windows", long_windows, 0)
     runner = TokenDroppingRunner(model, length_bucket=length_bucket, jit_compile=False)
-    fitted = runner.fit_capacities(sample, batch_size=1) if sample is not None and runner.compact_layers else {}
     lengths = length_buckets(length_bucket, max_seq_length, model.backbone.max_sequence_length)
-    capacities = {length: fitted.get((1, length), (length,) * len(runner.compact_layers)) for length in lengths}
+    fitted, windows = {}, 0
+    if sample is not None and runner.compact_layers:
+        extended = _with_long_windows(sample, lengths, long_windows, min(max_seq_length,
+                                                                          model.backbone.max_sequence_length))
+        windows = long_windows if len(extended["token_ids"]) > len(sample["token_ids"]) else 0
+        fitted = runner.fit_capacities(extended, batch_size=1)
+    capacities = _never_shrinking({length: fitted.get((1, length)) for length in lengths},
+                                  len(runner.compact_layers))
     fit_examples = 0 if sample is None else len(sample["token_ids"])
-    return XlaBuckets(length_bucket, tuple(runner.compact_layers), capacities, fit_examples)
+    return XlaBuckets(length_bucket, tuple(runner.compact_layers), capacities, fit_examples, windows)
+
+
+def _with_long_windows(sample: Mapping[str, np.ndarray], lengths: list[int], count: int,
+                       longest_input: int) -> dict[str, np.ndarray]:
+    """`sample` and `count` windows of its text per bucket longer than its longest row's bucket (each as
+    long as the longest input that bucket holds), padded to one width."""
+    longest_row = int(np.asarray(sample["padding_mask"]).sum(axis=1).max())
+    window_lengths = sorted({min(length, longest_input) for length in lengths} - set(range(longest_row + 1)))
+    parts = [dict(sample)] + [concatenated_windows(sample, length, count) for length in window_lengths if count]
+    width = max(part["token_ids"].shape[1] for part in parts)
+    return {key: np.concatenate([np.pad(np.asarray(part[key]), [(0, 0), (0, width - part[key].shape[1])])
+                                 for part in parts]).astype(np.int32)
+            for key in ("token_ids", "segment_ids", "padding_mask")}
+
+
+def _never_shrinking(fitted: Mapping[int, tuple[int, ...] | None], layers: int) -> dict[int, tuple[int, ...]]:
+    """Each fitted bucket's capacities raised to those of every shorter fitted bucket (a batch in a bucket
+    also holds shorter rows); a bucket with none fitted keeps its whole length."""
+    capacities, running = {}, None
+    for length in sorted(fitted):
+        if fitted[length] is None:
+            capacities[length] = (length,) * layers
+            continue
+        running = fitted[length] if running is None else tuple(max(a, b) for a, b in zip(running, fitted[length]))
+        capacities[length] = running
+    return capacities
 
 
 def bucketed_forward(model: TokenPruningClassifier, buckets: XlaBuckets,

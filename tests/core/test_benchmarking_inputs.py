@@ -1,8 +1,9 @@
-"""`ltp_tf.benchmarking.inputs`: dev batches cut to their longest row, and long inputs made of dev tokens."""
+"""`ltp_tf.benchmarking.inputs`: dev batches cut to their longest row; `ltp_tf.data.concatenated_windows`: long inputs made of dev tokens."""
 
 import numpy as np
 
-from ltp_tf.benchmarking.inputs import batches, long_inputs
+from ltp_tf.benchmarking.inputs import batches
+from ltp_tf.data import concatenated_windows
 
 CLS, SEP = 101, 102
 
@@ -27,7 +28,7 @@ def test_batches_are_consecutive_and_cut_to_their_longest_row():
 def test_long_inputs_are_dev_tokens_between_cls_and_sep():
     features = _features([4, 6, 5])
     body = np.concatenate([row[1:length - 1] for row, length in zip(features["token_ids"], [4, 6, 5])])
-    result = long_inputs(features, 12, 3)
+    result = concatenated_windows(features, 12, 3)
     ids = result["token_ids"]
     assert ids.shape == (3, 12) and ids.dtype == np.int32
     assert (ids[:, 0] == CLS).all() and (ids[:, -1] == SEP).all()

@@ -105,10 +105,10 @@ def test_overflowing_inputs_fall_back_to_the_dynamic_path(tmp_path):
     checkpoint_path = tiny_checkpoint(str(tmp_path / "checkpoint"), max_seq_length=MAX_SEQ_LENGTH, num_layers=3,
                                       pruning=TOPK)
     result = export_checkpoint(checkpoint_path, "short", str(tmp_path / "saved_models"), text_signature=False,
-                               xla_buckets=True, xla_sample=_features([9] * 4, extra_padding=0))
+                               xla_buckets=True, xla_sample=_features([9] * 4, extra_padding=0), xla_long_windows=0)
     capacities = _info(result.path)["xla_buckets"]["capacities"]
     assert capacities["16"] == [8, 4]  # 9 tokens keep 6, then 4: bucketed 8 and 4
-    assert capacities["24"] == [24, 24]  # no sample in this bucket: nothing is cut
+    assert capacities["24"] == [24, 24]  # no sample in this bucket and no long windows: nothing is cut
     model = load_checkpoint(checkpoint_path).model
     signature = tf.saved_model.load(result.path).signatures["token_ids"]
     for lengths in ([16], [12], [10], [12, 10, 9], [16, 20]):
@@ -123,7 +123,8 @@ def test_programs_report_overflow(tmp_path):
     """The flag the fallback acts on: set exactly when a row keeps more than its bucket's capacities."""
     model = load_checkpoint(tiny_checkpoint(str(tmp_path / "checkpoint"), max_seq_length=MAX_SEQ_LENGTH,
                                             num_layers=3, pruning=TOPK)).model
-    forward = bucketed_forward(model, fit_xla_buckets(model, MAX_SEQ_LENGTH, _features([9], extra_padding=0)))
+    buckets = fit_xla_buckets(model, MAX_SEQ_LENGTH, _features([9], extra_padding=0), long_windows=0)
+    forward = bucketed_forward(model, buckets)
     for lengths, overflow in (([16], True), ([12], True), ([10], False), ([9, 10], False), ([10, 12], True),
                               ([20], False)):
         features = _features(lengths, extra_padding=0)
@@ -132,6 +133,34 @@ def test_programs_report_overflow(tmp_path):
                                      tf.constant(max(lengths)))
         assert bool(flag) == overflow, lengths
         np.testing.assert_array_equal(kept.numpy(), keras_reference(model, features)["kept_tokens"])
+
+
+def test_buckets_longer_than_the_sample_are_fitted_on_windows_of_its_text(tmp_path):
+    """9-token sentences only: buckets 16 and 24 are fitted on windows of 16 and 24 tokens of their text
+    (top-k keeps 70% then 40% of a sentence: 16 -> 11, 6; 24 -> 17, 10; bucketed), so long inputs are cut
+    too and still give the hard-masked outputs; a window's tokens are the sample's."""
+    checkpoint_path = tiny_checkpoint(str(tmp_path / "checkpoint"), max_seq_length=MAX_SEQ_LENGTH, num_layers=3,
+                                      pruning=TOPK)
+    sample = _features([9] * 3, extra_padding=0)
+    result = export_checkpoint(checkpoint_path, "windows", str(tmp_path / "saved_models"), text_signature=False,
+                               xla_buckets=True, xla_sample=sample, xla_long_windows=2)
+    buckets = _info(result.path)["xla_buckets"]
+    assert buckets["long_windows"] == 2 and buckets["fit_examples"] == 3
+    assert buckets["capacities"]["8"] == [8, 8] and buckets["capacities"]["16"] == [16, 8]
+    assert buckets["capacities"]["24"] == [24, 16]
+    model = load_checkpoint(checkpoint_path).model
+    signature = tf.saved_model.load(result.path).signatures["token_ids"]
+    for seed, lengths in enumerate(([24], [20, 24, 3], [16], [13, 9])):
+        features = _features(lengths, seed=seed)
+        _assert_equal(_call(signature, features), keras_reference(model, features))
+
+
+def test_capacities_never_shrink_as_buckets_grow():
+    """A batch of bucket L also holds shorter rows, which may keep more than bucket L's samples did."""
+    from ltp_tf.serving.xla_buckets import _never_shrinking
+
+    fitted = {4: None, 8: (8, 4), 16: (8, 2), 24: None, 32: (16, 2)}
+    assert _never_shrinking(fitted, 2) == {4: (4, 4), 8: (8, 4), 16: (8, 4), 24: (24, 24), 32: (16, 4)}
 
 
 def test_dense_twin_gets_the_same_programs(tmp_path):
@@ -165,8 +194,10 @@ def test_length_gate_with_xla_buckets(tmp_path):
         _assert_equal(_call(signature, features), keras_reference(model, features))
 
 
-def test_xla_fit_examples_must_be_non_negative(tmp_path):
+def test_xla_fit_examples_and_long_windows_must_be_non_negative(tmp_path):
     checkpoint_path = tiny_checkpoint(str(tmp_path / "checkpoint"))
-    with pytest.raises(ValueError, match="`xla_fit_examples` must be"):
-        export_checkpoint(checkpoint_path, "bad", str(tmp_path / "saved_models"), xla_buckets=True,
-                          xla_fit_examples=-1)
+    for name in ("xla_fit_examples", "xla_long_windows"):
+        with pytest.raises(ValueError, match=f"`{name}` must be"):
+            export_checkpoint(checkpoint_path, "bad", str(tmp_path / "saved_models"), xla_buckets=True,
+                              **{name: -1})
+    assert not os.path.exists(tmp_path / "saved_models")
