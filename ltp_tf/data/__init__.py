@@ -4,5 +4,6 @@ from ltp_tf.data.glue import TASKS, GlueExamples, GlueTask, default_glue_dir, ge
 from ltp_tf.data.tokenization import (TokenizedFeatures, concatenated_windows, load_preprocessor, tokenize,
                                       trim_to_longest)
 
-__all__ = ["TASKS", "GlueExamples", "GlueTask", "TokenizedFeatures", "concatenated_windows", "default_glue_dir", "get_task",
+__all__ = ["TASKS", "GlueExamples", "GlueTask", "TokenizedFeatures", "concatenated_windows", "default_glue_dir",
+           "get_task",
            "load_preprocessor", "read_split", "tokenize", "trim_to_longest"]
