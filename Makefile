@@ -29,12 +29,16 @@ demo: venv
 
 test: test-tf test-jax
 
+# Tests run in parallel worker processes (pytest-xdist, one per core up to 4; a test file stays in one worker so
+# its module fixtures are built once).
+PYTEST := $(BIN)/python -m pytest -n auto --maxprocesses=4 --dist loadfile
+
 test-tf: venv
-	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest tests
+	TF_CPP_MIN_LOG_LEVEL=3 $(PYTEST) tests
 
 # The backend-agnostic layer tests again on JAX (what the GPU machine runs).
 test-jax: venv
-	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/core
+	KERAS_BACKEND=jax $(PYTEST) tests/core
 
 clean:
 	rm -rf $(VENV) *.egg-info
