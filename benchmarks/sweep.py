@@ -29,8 +29,8 @@ from typing import Any
 
 from absl import app, flags
 
-from benchmarks.sweep_points import (Point, SweepSpec, resolve_flags, resolve_setting, select_dense, sweep_points,
-                                     with_dependencies)
+from benchmarks.sweep_points import (Point, SweepSpec, resolve_flags, resolve_setting, rows_in_sweep_order,
+                                     select_dense, sweep_points, with_dependencies)
 from benchmarks.sweep_table import SPEED_COLUMNS, markdown_table, read_rows, summary_table, write_results
 
 _TASK = flags.DEFINE_string("task", None, "GLUE task.", required=True)
@@ -216,7 +216,7 @@ def main(argv: list[str]) -> None:
             rows[point.name] = point_row(point, setting, os.path.join(output_dir, point.name), task.name, metric,
                                          split, printable, earlier.get(point.name) if trained else None)
         _mark_selected(points, rows, spec)
-        write_results(_in_sweep_order(points, rows, earlier), output_dir, task.name)
+        write_results(rows_in_sweep_order(points, rows, earlier), output_dir, task.name)
     print(summary_table(list(rows.values())))
     print(markdown_table(list(rows.values())))
 
@@ -250,12 +250,6 @@ def _mark_selected(points: list[Point], rows: dict[str, dict[str, Any]], spec: S
         for name, row in rows.items():
             if row["method"] == "dense" and row["seed"] == seed:
                 row["selected"] = name == chosen
-
-
-def _in_sweep_order(points: list[Point], done: dict[str, dict[str, Any]],
-                    earlier: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """This run's rows so far, plus the earlier rows of points it has not reached (an interruption loses none)."""
-    return [done.get(p.name) or earlier[p.name] for p in points if p.name in done or p.name in earlier]
 
 
 if __name__ == "__main__":

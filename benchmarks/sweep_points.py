@@ -247,3 +247,13 @@ def resolve_setting(point: Point, points: list[Point], rows: dict[str, dict[str,
 def keep_rate(kept_ratio: float) -> float:
     """A measured kept ratio as a top-k keep rate: in (0, 1], at least LTP's floor of 0.01."""
     return min(1.0, max(0.01, float(kept_ratio))) if math.isfinite(kept_ratio) else 1.0
+
+
+def rows_in_sweep_order(points: list[Point], done: dict[str, dict[str, Any]],
+                        earlier: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows results.json keeps: this run's rows so far and the earlier rows of points it has not reached, in
+    sweep order, then every other earlier row in its earlier order. A run with other flags (fewer seeds, other
+    targets) or an interrupted one loses no row an earlier run wrote."""
+    names = {p.name for p in points}
+    ordered = [done.get(p.name) or earlier[p.name] for p in points if p.name in done or p.name in earlier]
+    return ordered + [row for name, row in earlier.items() if name not in names and name not in done]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from benchmarks.sweep_points import (SweepSpec, keep_rate, resolve_flags, resolve_setting, select_dense, sweep_points,
-                                     with_dependencies)
+from benchmarks.sweep_points import (SweepSpec, keep_rate, resolve_flags, resolve_setting, rows_in_sweep_order,
+                                     select_dense, sweep_points, with_dependencies)
 
 SPEC = SweepSpec(dense_lrs=("2e-5", "5e-5", "1e-4"), seeds=(42, 43))
 ROWS = {"dense_lr2e-5": {"dev": 0.80}, "dense_lr5e-5": {"dev": 0.86}, "dense_lr1e-4": {"dev": 0.83},
@@ -86,3 +86,15 @@ def test_unknown_names_are_errors():
         sweep_points(SweepSpec(equal_flops=("ltp_target3",)))
     with pytest.raises(ValueError, match="`seed_points` must name points"):
         sweep_points(SweepSpec(seeds=(1, 2), seed_points=("nope",)))
+
+
+def test_a_run_with_other_flags_keeps_every_earlier_row():
+    """A one-seed run after a three-seed one (or with other targets) must not drop the rows it does not plan."""
+    points = sweep_points(SweepSpec(dense_lrs=("2e-5", "1e-4")))  # seed 42 only
+    earlier = {name: {"point": name, "dev": 0.1} for name in
+               ("dense_seed43", "dense_lr1e-4", "ltp_target1.5_nokd", "dense_lr2e-5", "topk_0.01")}
+    done = {"dense_lr2e-5": {"point": "dense_lr2e-5", "dev": 0.9}, "ltp_target2": {"point": "ltp_target2", "dev": 0.8}}
+    rows = rows_in_sweep_order(points, done, earlier)
+    assert [r["point"] for r in rows] == ["dense_lr2e-5", "dense_lr1e-4", "ltp_target2", "topk_0.01",
+                                          "dense_seed43", "ltp_target1.5_nokd"]
+    assert rows[0]["dev"] == 0.9  # this run's row replaces the earlier one
