@@ -48,9 +48,6 @@ _PRUNE_EPOCHS = flags.DEFINE_integer("prune_epochs", 1, "Epochs of each LTP stag
 _SPARSE_EPOCHS = flags.DEFINE_integer("sparse_epochs", 2, "Epochs of weight-pruning fine-tunes.")
 _TARGETS = flags.DEFINE_list("targets", ["1.5", "2", "2.5"], "FLOPs-reduction targets of LTP with distillation.")
 _NO_KD_TARGETS = flags.DEFINE_list("no_kd_targets", ["2"], "FLOPs-reduction targets of LTP without distillation.")
-_RANK_KD_TARGETS = flags.DEFINE_list("rank_kd_targets", [], "FLOPs-reduction targets of LTP with distillation plus "
-                                     "ranking distillation (`--rank_kd_flags`).")
-_RANK_KD_FLAGS = flags.DEFINE_list("rank_kd_flags", ["--kd_rank_weight=1"], "Training flags of ranking distillation.")
 _TARGET_FLAGS = flags.DEFINE_list("target_flags", ["--soft_mask=straight_through", "--threshold_lr=2e-4"],
                                   "Training flags of every FLOPs-target point.")
 _KD_FLAGS = flags.DEFINE_list("kd_flags", ["--kd_weight=1", "--kd_temperature=2"],
@@ -91,7 +88,6 @@ def spec_from_flags() -> SweepSpec:
         dense_lrs=tuple(_DENSE_LRS.value), dense_epochs=_DENSE_EPOCHS.value, dense_warmup=_DENSE_WARMUP.value,
         prune_lr=_PRUNE_LR.value, prune_epochs=_PRUNE_EPOCHS.value, sparse_epochs=_SPARSE_EPOCHS.value,
         targets=tuple(_TARGETS.value), no_kd_targets=tuple(_NO_KD_TARGETS.value),
-        rank_kd_targets=tuple(_RANK_KD_TARGETS.value), rank_kd_flags=tuple(_RANK_KD_FLAGS.value),
         target_flags=tuple(_TARGET_FLAGS.value), kd_flags=tuple(_KD_FLAGS.value), lambdas=tuple(_LAMBDAS.value),
         temperature=_TEMPERATURE.value, ltp_threshold=_LTP_THRESHOLD.value, keep_rates=tuple(_KEEP_RATES.value),
         equal_flops=tuple(_EQUAL_FLOPS.value), thresholds=tuple(_THRESHOLDS.value), sparsity=tuple(_SPARSITY.value),

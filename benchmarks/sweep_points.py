@@ -28,8 +28,6 @@ class SweepSpec:
     sparse_epochs: int = 2
     targets: tuple[str, ...] = ("1.5", "2", "2.5")
     no_kd_targets: tuple[str, ...] = ("2",)
-    rank_kd_targets: tuple[str, ...] = ()
-    rank_kd_flags: tuple[str, ...] = ("--kd_rank_weight=1",)
     target_flags: tuple[str, ...] = ("--soft_mask=straight_through", "--threshold_lr=2e-4")
     kd_flags: tuple[str, ...] = ("--kd_weight=1", "--kd_temperature=2")
     lambdas: tuple[str, ...] = ()
@@ -115,11 +113,6 @@ def first_seed_points(spec: SweepSpec) -> list[Point]:
         points.append(Point(f"ltp_target{target}", "LTP + KD", f"target {target}x",
                             ("--stages=soft,hard", epochs, *prune, f"--target_flops_reduction={target}", *ltp,
                              *spec.target_flags, *spec.kd_flags), target=float(target), seed=seed))
-    for target in spec.rank_kd_targets:  # ToP's ranking distillation on top of the logits KD
-        points.append(Point(f"ltp_target{target}_rank", "LTP + KD + ranking", f"target {target}x",
-                            ("--stages=soft,hard", epochs, *prune, f"--target_flops_reduction={target}", *ltp,
-                             *spec.target_flags, *spec.kd_flags, *spec.rank_kd_flags), target=float(target),
-                            seed=seed))
     for target in spec.no_kd_targets:
         points.append(Point(f"ltp_target{target}_nokd", "LTP", f"target {target}x",
                             ("--stages=soft,hard", epochs, *prune, f"--target_flops_reduction={target}", *ltp,

@@ -13,7 +13,7 @@ teacher and adds the distillation loss with `add_loss`; `compute_loss` then deci
 - `mode="logits_kl"`: `weight * T^2 * KL(softmax(teacher / T) || softmax(student / T))` (Hinton et al.), added
   to the compiled task loss.
 
-`logits_kd_loss`, `mean_squared_error` and `token_ranking_kd_loss` (ToP's ranking distillation) are the losses; `ltp_tf.training.token_pruning_trainer` uses them with
+`logits_kd_loss` and `mean_squared_error` are the losses; `ltp_tf.training.token_pruning_trainer` uses them with
 teacher outputs computed once and cached (`ltp_tf.training.teacher_cache`) instead of a teacher forward pass per step.
 
 `hidden_mse` needs `TokenPruningClassifier`s (their backbones expose the last hidden states);
@@ -110,45 +110,6 @@ def mean_squared_error(student_values, teacher_values):
     """Mean over every element of `(student - teacher)^2`: regression predictions, or `[CLS]` hidden states."""
     difference = ops.cast(student_values, "float32") - ops.cast(teacher_values, "float32")
     return ops.mean(ops.square(difference))
-
-
-def token_ranking_kd_loss(student_scores, teacher_scores, temperature: float = 1.0):
-    """Ranking distillation (ToP, Li et al. 2023): each layer's token importance ranked as the teacher's last layer.
-
-    A listwise (ListNet) loss per layer: with `P(s) = softmax(log(s) / T)` over the tokens live in that layer
-    (scores `> 0`; padding and pruned tokens score 0), the loss is `mean_layers mean_batch KL(P(teacher) ||
-    P(student))`. Scores are attention received (`token_scoring.token_importance`), so `T = 1` compares the
-    normalised scores themselves; a lower `T` weighs the top of the ranking more.
-
-    Args:
-        student_scores: list of `(batch, seq)` scores of the layers to teach, at input positions (masked
-            training, not token dropping).
-        teacher_scores: `(batch, seq)` the teacher's last-layer scores (0 on padding).
-        temperature: > 0.
-
-    Returns:
-        A float32 scalar; 0 when every layer ranks (and weighs) the tokens as the teacher does.
-    """
-    check_number("temperature", temperature, "a number > 0", lambda v: v > 0)
-    if not student_scores:
-        raise ValueError("`student_scores` must hold at least one layer's scores. Received: []")
-    teacher = ops.cast(teacher_scores, "float32")  # (batch, seq)
-    losses = []
-    for scores in student_scores:
-        scores = ops.cast(scores, "float32")  # (batch, seq)
-        live = ops.logical_and(scores > 0, teacher > 0)
-        teacher_log_probs = _masked_log_softmax(teacher, live, temperature)
-        student_log_probs = _masked_log_softmax(scores, live, temperature)
-        terms = ops.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs)
-        losses.append(ops.mean(ops.sum(ops.where(live, terms, 0.0), axis=-1)))  # mean over the batch
-    return ops.mean(ops.stack(losses))
-
-
-def _masked_log_softmax(scores, live, temperature: float):
-    """`log softmax(log(scores) / T)` over the `live` entries of each row (other entries: a large negative)."""
-    logits = ops.log(ops.maximum(scores, 1e-30)) / temperature
-    logits = ops.where(live, logits, -1e9)
-    return ops.log_softmax(logits, axis=-1)
 
 
 def classifier_forward(model: TokenPruningClassifier, inputs, training):

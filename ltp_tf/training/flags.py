@@ -86,8 +86,6 @@ HELP = {
                  "stages with this weight.",
     "kd_temperature": "Softmax temperature of --kd_weight.",
     "kd_hidden_weight": "> 0: also an MSE on the last-layer [CLS] state.",
-    "kd_rank_weight": "> 0: also ranking distillation (ToP): every pruning layer learns to rank tokens by importance "
-                      "as the teacher's last layer does.",
     "teacher": "Dense checkpoint to distil from. Default: this run's finetune stage, else --restore when it is dense.",
     "jit_compile": "Compile training and evaluation steps with XLA. Unset: on GPU/TPU and on JAX, off for TensorFlow "
                    "on CPU (where XLA measured slower).",

@@ -177,8 +177,7 @@ def _teacher_outputs(config: TrainConfig, stage: str, data: TaskData) -> dict[st
     if not config.distils(stage):
         return None
     return teacher_cache.teacher_outputs(layout.teacher_cache_dir(config), layout.teacher_dir(config), data.train,
-                                         hidden=config.kd_hidden_weight > 0, scores=config.kd_rank_weight > 0,
-                                         batch_size=config.eval_batch_size,
+                                         hidden=config.kd_hidden_weight > 0, batch_size=config.eval_batch_size,
                                          pad_to_multiple_of=config.pad_to_multiple_of)
 
 

@@ -4,16 +4,13 @@ A teacher's outputs are a pure function of the example, so they are computed in 
 the training split (dense teacher, no dropout) and reused by every stage and every rerun:
 
     <features_dir>/teacher_outputs/<key>/        (without --features_dir: <out>/<TASK>/teacher_outputs/<key>/)
-        teacher.json     {"teacher", "teacher_fingerprint", "data_fingerprint", "examples", "hidden"[, "scores"]}
-        outputs.npz      teacher_logits (examples, classes) float32
-                         [, teacher_hidden (examples, hidden) float32: last-layer [CLS] states]
-                         [, teacher_scores (examples, max_seq_length) float32: last-layer token importance,
-                            0 on padding (for ranking distillation)]
+        teacher.json     {"teacher", "teacher_fingerprint", "data_fingerprint", "examples", "hidden"}
+        outputs.npz      logits (examples, classes) float32 [, hidden (examples, hidden) float32: [CLS] states]
 
 Rows follow the training split's example order (not batches: training batches are shuffled and
 length-bucketed, so each batch gathers its rows by example index). `<key>` hashes the teacher
-checkpoint's content (its `model.keras` bytes), the training examples' token arrays and which optional
-outputs are stored: another teacher or other data gets another folder, never stale outputs. A folder is
+checkpoint's content (its `model.keras` bytes), the training examples' token arrays and whether hidden
+states are stored: another teacher or other data gets another folder, never stale outputs. A folder is
 written to a temporary name and renamed into place, so one with the final name is whole.
 """
 
@@ -31,7 +28,7 @@ from ltp_tf.atomic import write_folder, write_json
 from ltp_tf.data.features import LabeledFeatures
 from ltp_tf.sparsity.distillation import classifier_forward
 from ltp_tf.training.batching import eval_batches
-from ltp_tf.training.token_pruning_trainer import TEACHER_HIDDEN, TEACHER_LOGITS, TEACHER_SCORES
+from ltp_tf.training.token_pruning_trainer import TEACHER_HIDDEN, TEACHER_LOGITS
 
 CACHE_DIR = "teacher_outputs"
 RECORD_FILE = "teacher.json"
@@ -58,18 +55,15 @@ def data_fingerprint(data: LabeledFeatures) -> str:
 
 
 def teacher_outputs(cache_root: str, teacher_dir: str, train: LabeledFeatures, hidden: bool, batch_size: int,
-                    pad_to_multiple_of: int, scores: bool = False) -> dict[str, np.ndarray]:
-    """The teacher's per-example outputs on `train` (`TEACHER_LOGITS`; `TEACHER_HIDDEN` if `hidden`,
-    `TEACHER_SCORES` if `scores`).
+                    pad_to_multiple_of: int) -> dict[str, np.ndarray]:
+    """The teacher's per-example outputs on `train` (`TEACHER_LOGITS`, and `TEACHER_HIDDEN` if `hidden`).
 
     Read from `cache_root/<key>/` when there; otherwise computed with the checkpoint at `teacher_dir` and
     written there first.
     """
     teacher_key = checkpoint_fingerprint(teacher_dir)
     data_key = data_fingerprint(train)
-    # Folders of caches without scores keep the key they had before scores existed.
-    key = f"{teacher_key}-{data_key}-{hidden}" + ("-scores" if scores else "")
-    folder = os.path.join(cache_root, hashlib.sha256(key.encode()).hexdigest()[:16])
+    folder = os.path.join(cache_root, hashlib.sha256(f"{teacher_key}-{data_key}-{hidden}".encode()).hexdigest()[:16])
     outputs_file = os.path.join(folder, OUTPUTS_FILE)
     if os.path.isfile(os.path.join(folder, RECORD_FILE)):
         logging.info("Teacher outputs read from %s", folder)
@@ -77,10 +71,9 @@ def teacher_outputs(cache_root: str, teacher_dir: str, train: LabeledFeatures, h
             return {name: arrays[name] for name in arrays.files}
     logging.info("Computing teacher outputs of %s on %d training examples -> %s", teacher_dir, len(train), folder)
     outputs = compute_teacher_outputs(checkpoints.load_checkpoint(teacher_dir).model, train, hidden, batch_size,
-                                      pad_to_multiple_of, scores)
+                                      pad_to_multiple_of)
     record = {"teacher": os.path.abspath(teacher_dir), "teacher_fingerprint": teacher_key,
-              "data_fingerprint": data_key, "examples": len(train), "hidden": hidden,
-              **({"scores": True} if scores else {})}
+              "data_fingerprint": data_key, "examples": len(train), "hidden": hidden}
 
     def write(tmp: str) -> None:
         np.savez(os.path.join(tmp, OUTPUTS_FILE), **outputs)
@@ -91,7 +84,7 @@ def teacher_outputs(cache_root: str, teacher_dir: str, train: LabeledFeatures, h
 
 
 class _TeacherModel(keras.Model):
-    """Logits, last-layer `[CLS]` states and last-layer token scores of a classifier in inference mode."""
+    """Logits and last-layer `[CLS]` states of a classifier in inference mode, for one batch."""
 
     def __init__(self, teacher: keras.Model, **kwargs):
         super().__init__(**kwargs)
@@ -99,29 +92,19 @@ class _TeacherModel(keras.Model):
 
     def call(self, inputs):
         logits, outputs = classifier_forward(self.teacher, inputs, training=False)
-        return {TEACHER_LOGITS: logits, TEACHER_HIDDEN: outputs["sequence_output"][:, 0, :],
-                TEACHER_SCORES: outputs["token_scores"][-1]}  # (batch, seq) at input positions: no dropping
+        return {TEACHER_LOGITS: logits, TEACHER_HIDDEN: outputs["sequence_output"][:, 0, :]}
 
 
 def compute_teacher_outputs(teacher: keras.Model, train: LabeledFeatures, hidden: bool, batch_size: int,
-                            pad_to_multiple_of: int, scores: bool = False) -> dict[str, np.ndarray]:
+                            pad_to_multiple_of: int) -> dict[str, np.ndarray]:
     """One inference pass of `teacher` over `train`: per-example float32 arrays in example order."""
-    if scores and teacher.backbone.drop_tokens:
-        raise ValueError("The teacher's token scores are stored at input positions: the teacher must not drop "
-                         "tokens. Received: a teacher backbone with drop_tokens=True")
     model = _TeacherModel(teacher, name="teacher_outputs")
     model.compile()
     logits = np.zeros((len(train), teacher.num_classes), np.float32)
     states = np.zeros((len(train), teacher.backbone.hidden_dim), np.float32) if hidden else None
-    token_scores = np.zeros(train.features.token_ids.shape, np.float32) if scores else None
     for rows, inputs in eval_batches(train, batch_size, pad_to_multiple_of):
         outputs = model.predict_on_batch(inputs)
         logits[rows] = np.asarray(outputs[TEACHER_LOGITS], np.float32)[:len(rows)]
         if states is not None:
             states[rows] = np.asarray(outputs[TEACHER_HIDDEN], np.float32)[:len(rows)]
-        if token_scores is not None:
-            batch_scores = np.asarray(outputs[TEACHER_SCORES], np.float32)[:len(rows)]  # (rows, batch width)
-            width = min(batch_scores.shape[1], token_scores.shape[1])
-            token_scores[rows, :width] = batch_scores[:, :width]
-    return {TEACHER_LOGITS: logits, **({TEACHER_HIDDEN: states} if states is not None else {}),
-            **({TEACHER_SCORES: token_scores} if token_scores is not None else {})}
+    return {TEACHER_LOGITS: logits, **({TEACHER_HIDDEN: states} if states is not None else {})}

@@ -19,11 +19,9 @@ The blocks' own `mask_loss_weight` must be 0: the target replaces lambda.
 
 **Distillation.** With `kd_weight > 0` the loss adds `kd_weight * T^2 * KL(teacher || student)` on
 logits (`kd_weight * MSE` of the prediction for regression); with `kd_hidden_weight > 0` also the MSE
-between the student's and the teacher's last-layer `[CLS]` states; with `kd_rank_weight > 0` ToP's ranking
-distillation (`token_ranking_kd_loss`): every pruning layer learns to rank tokens by importance as the
-teacher's last layer does, so early layers keep what the last layers need. Teacher outputs are not computed
-here: they come with each batch (`TEACHER_LOGITS`, `TEACHER_HIDDEN`, `TEACHER_SCORES` input keys), computed
-once per training example (`ltp_tf.training.teacher_cache`).
+between the student's and the teacher's last-layer `[CLS]` states. Teacher outputs are not computed here:
+they come with each batch (`TEACHER_LOGITS`, `TEACHER_HIDDEN` input keys), computed once per training
+example (`ltp_tf.training.teacher_cache`).
 """
 
 from __future__ import annotations
@@ -35,15 +33,12 @@ from keras import ops
 
 from ltp_tf.flops import expected_flops_ratio
 from ltp_tf.models.classifier import TokenPruningClassifier
-from ltp_tf.sparsity.distillation import (
-    classifier_forward, logits_kd_loss, mean_squared_error, token_ranking_kd_loss,
-)
+from ltp_tf.sparsity.distillation import classifier_forward, logits_kd_loss, mean_squared_error
 from ltp_tf.validation import check_number
 
 TEACHER_LOGITS = "teacher_logits"
 TEACHER_HIDDEN = "teacher_hidden"
-TEACHER_SCORES = "teacher_scores"  # (batch, max_seq_length): the teacher's last-layer token importance
-TEACHER_KEYS = (TEACHER_LOGITS, TEACHER_HIDDEN, TEACHER_SCORES)
+TEACHER_KEYS = (TEACHER_LOGITS, TEACHER_HIDDEN)
 # Controller gains chosen by measurement on MRPC (docs/training.md, "FLOPs target").
 DEFAULT_MULTIPLIER_LR = 0.1
 DEFAULT_PROPORTIONAL_GAIN = 5.0
@@ -115,27 +110,17 @@ class TokenPruningTrainer(keras.Model):
         kd_weight: weight of the logits distillation loss, >= 0 (0: off).
         kd_temperature: its softmax temperature, > 0.
         kd_hidden_weight: weight of the `[CLS]` hidden-state MSE, >= 0 (0: off).
-        kd_rank_weight: weight of the ranking distillation of the pruning layers' token scores, >= 0 (0: off).
-            Needs masked training (the student does not drop tokens physically while training).
     """
 
     def __init__(self, student: TokenPruningClassifier, target_flops_reduction: float | None = None,
                  multiplier_lr: float = DEFAULT_MULTIPLIER_LR, proportional_gain: float = DEFAULT_PROPORTIONAL_GAIN,
-                 kd_weight: float = 0.0, kd_temperature: float = 1.0, kd_hidden_weight: float = 0.0,
-                 kd_rank_weight: float = 0.0, **kwargs):
+                 kd_weight: float = 0.0, kd_temperature: float = 1.0, kd_hidden_weight: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(student, TokenPruningClassifier):
             raise ValueError(f"`student` must be a TokenPruningClassifier. Received: {type(student).__name__}")
         check_number("kd_weight", kd_weight, "a number >= 0", lambda v: v >= 0.0)
         check_number("kd_temperature", kd_temperature, "a number > 0", lambda v: v > 0.0)
         check_number("kd_hidden_weight", kd_hidden_weight, "a number >= 0", lambda v: v >= 0.0)
-        check_number("kd_rank_weight", kd_rank_weight, "a number >= 0", lambda v: v >= 0.0)
-        if kd_rank_weight > 0 and not any(block.prunes for block in student.backbone.transformer_layers):
-            raise ValueError("`kd_rank_weight` teaches the layers that prune to rank tokens; this student prunes in "
-                             f"none. Received: prune_mode={student.backbone.pruning_config.prune_mode!r}")
-        if kd_rank_weight > 0 and student.backbone.drop_tokens:
-            raise ValueError("`kd_rank_weight` compares scores at input positions: train with masks, not token "
-                             "dropping. Received: a student backbone with drop_tokens=True")
         self.student = student
         self.flops_target = None
         if target_flops_reduction is not None:
@@ -153,7 +138,6 @@ class TokenPruningTrainer(keras.Model):
         self.kd_weight = float(kd_weight)
         self.kd_temperature = float(kd_temperature)
         self.kd_hidden_weight = float(kd_hidden_weight)
-        self.kd_rank_weight = float(kd_rank_weight)
 
     @property
     def multiplier(self) -> float | None:
@@ -185,12 +169,6 @@ class TokenPruningTrainer(keras.Model):
         if self.kd_hidden_weight > 0:
             cls_states = outputs["sequence_output"][:, 0, :]  # (batch, hidden); [CLS] is never pruned
             self.add_loss(self.kd_hidden_weight * mean_squared_error(cls_states, _teacher_input(inputs, TEACHER_HIDDEN)))
-        if self.kd_rank_weight > 0:
-            seq_len = ops.shape(student_inputs["token_ids"])[1]
-            teacher_scores = _teacher_input(inputs, TEACHER_SCORES)[:, :seq_len]  # stored at max_seq_length
-            layers = [scores for block, scores in zip(self.student.backbone.transformer_layers, outputs["token_scores"])
-                      if block.prunes]
-            self.add_loss(self.kd_rank_weight * token_ranking_kd_loss(layers, teacher_scores))
         return logits
 
     def compute_output_spec(self, inputs, training=None):

@@ -28,7 +28,7 @@ STAGE_PRUNE_MODES = {"finetune": "none", "soft": "absolute_threshold", "hard": "
                      "threshold": "absolute_threshold"}
 # Stages that read their hyper-parameters from the `--hard_*` flags (LTP runs the baselines like the hard stage).
 HARD_LIKE = ("hard", "topk", "threshold")
-# Stages that can distil from the dense teacher (`--kd_weight`, `--kd_hidden_weight`, `--kd_rank_weight`).
+# Stages that can distil from the dense teacher (`--kd_weight`, `--kd_hidden_weight`).
 KD_STAGES = ("soft", "hard", "topk", "threshold")
 LR_SCHEDULERS = ("linear", "constant")
 MIXED_PRECISION = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -96,7 +96,6 @@ class TrainConfig:
     kd_weight: float = 0.0
     kd_temperature: float = 1.0
     kd_hidden_weight: float = 0.0
-    kd_rank_weight: float = 0.0
     teacher: str | None = None
     # Execution.
     jit_compile: bool | None = None  # None: XLA on a GPU/TPU, off on CPU (see runtime.resolve_jit_compile)
@@ -153,7 +152,7 @@ class TrainConfig:
 
     def distils(self, stage: str) -> bool:
         """Whether `stage` trains against the dense teacher's cached outputs."""
-        return stage in KD_STAGES and (self.kd_weight > 0 or self.kd_hidden_weight > 0 or self.kd_rank_weight > 0)
+        return stage in KD_STAGES and (self.kd_weight > 0 or self.kd_hidden_weight > 0)
 
     def objective_settings(self, stage: str) -> dict[str, Any]:
         """The FLOPs-target and distillation settings `stage` trains with; empty when it has neither."""
@@ -163,8 +162,6 @@ class TrainConfig:
         if self.distils(stage):
             settings.update(kd_weight=self.kd_weight, kd_temperature=self.kd_temperature,
                             kd_hidden_weight=self.kd_hidden_weight)
-            if self.kd_rank_weight > 0:  # only when set: records of runs without it keep their fingerprint
-                settings["kd_rank_weight"] = self.kd_rank_weight
         return settings
 
     @property
@@ -318,23 +315,20 @@ def _check_objective(config: TrainConfig) -> None:
     _number("kd_weight", config.kd_weight, ">= 0 (0: no logits distillation)", lambda v: v >= 0)
     _number("kd_temperature", config.kd_temperature, "> 0", lambda v: v > 0)
     _number("kd_hidden_weight", config.kd_hidden_weight, ">= 0 (0: no hidden-state distillation)", lambda v: v >= 0)
-    _number("kd_rank_weight", config.kd_rank_weight, ">= 0 (0: no ranking distillation)", lambda v: v >= 0)
-    distils = config.kd_weight > 0 or config.kd_hidden_weight > 0 or config.kd_rank_weight > 0
+    distils = config.kd_weight > 0 or config.kd_hidden_weight > 0
     if config.teacher is not None and not distils:
-        raise ValueError("`--teacher` is the model to distil from: set --kd_weight, --kd_hidden_weight or "
-                         "--kd_rank_weight > 0 too. "
+        raise ValueError("`--teacher` is the model to distil from: set --kd_weight or --kd_hidden_weight > 0 too. "
                          f"Received: --teacher={config.teacher} --kd_weight={_format(config.kd_weight)}")
     if distils and not any(stage in KD_STAGES for stage in config.stages):
-        raise ValueError(f"`--kd_weight`/`--kd_hidden_weight`/`--kd_rank_weight` distil in the stages "
-                         f"{list(KD_STAGES)}; none runs. "
+        raise ValueError(f"`--kd_weight`/`--kd_hidden_weight` distil in the stages {list(KD_STAGES)}; none runs. "
                          f"Received: --stages={','.join(config.stages)}")
     # Weight pruning's masks live on the kernels, so a FLOPs target and logits distillation train through them;
     # its own distillation (`--distill_loss_weight`, the reference's Distiller) is a second, different teacher.
     if ((config.weight_pruning or {}).get("distill_loss_weight") or 0) > 0 and (
             distils or config.target_flops_reduction is not None):
         raise ValueError("`--distill_loss_weight` (weight pruning's distillation) does not combine with "
-                         "`--target_flops_reduction` or `--kd_weight`/`--kd_hidden_weight`/`--kd_rank_weight`: "
-                         "distil with --kd_weight instead. Received: --distill_loss_weight="
+                         "`--target_flops_reduction` or `--kd_weight`/`--kd_hidden_weight`: distil with --kd_weight "
+                         "instead. Received: --distill_loss_weight="
                          f"{_format(config.weight_pruning['distill_loss_weight'])} --kd_weight={_format(config.kd_weight)} "
                          f"--target_flops_reduction={config.target_flops_reduction}")
 

@@ -21,13 +21,12 @@ from ltp_tf.checkpoints import load_checkpoint, save_checkpoint
 from ltp_tf.data.features import TaskData, save_features
 from ltp_tf.data.glue import get_task
 from ltp_tf.flops import count_flops, expected_flops_ratio
-from ltp_tf.sparsity.distillation import logits_kd_loss, mean_squared_error, token_ranking_kd_loss
+from ltp_tf.sparsity.distillation import logits_kd_loss, mean_squared_error
 from ltp_tf.training import TrainConfig, layout, run, teacher_cache
 from ltp_tf.training.batching import TrainBatches, fit_input
 from ltp_tf.training.token_pruning_trainer import (
     TEACHER_HIDDEN,
     TEACHER_LOGITS,
-    TEACHER_SCORES,
     FlopsTarget,
     TokenPruningTrainer,
 )
@@ -196,60 +195,6 @@ def test_trainer_adds_kd_losses_from_batch_inputs():
                             target_flops_reduction=2.0)
 
 
-
-def _ranking_kd_numpy(student_layers, teacher, temperature):
-    """ListNet KL per layer over the tokens live in both (score > 0), mean over rows and layers."""
-    losses = []
-    for student in student_layers:
-        rows = []
-        for s_row, t_row in zip(student, teacher):
-            live = (s_row > 0) & (t_row > 0)
-            p = np.exp(np.log(t_row[live]) / temperature)
-            q = np.exp(np.log(s_row[live]) / temperature)
-            p, q = p / p.sum(), q / q.sum()
-            rows.append(np.sum(p * (np.log(p) - np.log(q))))
-        losses.append(np.mean(rows))
-    return float(np.mean(losses))
-
-
-def test_ranking_kd_loss_matches_numpy():
-    rng = np.random.default_rng(11)
-    lengths = np.array([7, 3, 10])
-    live = np.arange(10)[None, :] < lengths[:, None]  # (batch, seq)
-    teacher = np.where(live, rng.uniform(0.01, 1.0, size=(3, 10)), 0.0).astype("float32")
-    layers = [np.where(live, rng.uniform(0.01, 1.0, size=(3, 10)), 0.0).astype("float32") for _ in range(2)]
-    layers[1][0, 2] = 0.0  # a token pruned before this layer: not ranked there
-    for temperature in (1.0, 0.5):
-        value = float(ops.convert_to_numpy(token_ranking_kd_loss(layers, teacher, temperature)))
-        assert value == pytest.approx(_ranking_kd_numpy(layers, teacher, temperature), rel=1e-4)
-        assert value > 0
-    # Zero when a layer weighs the tokens as the teacher does, whatever its scale (scores, not their sum, matter).
-    assert float(ops.convert_to_numpy(token_ranking_kd_loss([teacher * 0.1], teacher))) == pytest.approx(0, abs=1e-6)
-    with pytest.raises(ValueError, match="`temperature` must be a number > 0"):
-        token_ranking_kd_loss(layers, teacher, 0.0)
-
-
-def test_trainer_adds_ranking_kd_loss_of_the_pruning_layers():
-    features = _features(np.random.default_rng(12), 4)
-    soft = TokenPruningConfig(prune_mode="absolute_threshold", masking_mode="soft", mask_loss_weight=0.0,
-                              final_token_threshold=0.05)
-    classifier = _classifier(soft)
-    trainer = TokenPruningTrainer(classifier, kd_rank_weight=0.5)
-    widths = SEQ + 8  # stored at max_seq_length, wider than the batch: the trainer cuts them to the batch
-    teacher_scores = np.where(np.arange(widths)[None, :] < features.padding_mask.sum(axis=1)[:, None],
-                              np.random.default_rng(13).uniform(0.01, 1, size=(4, widths)), 0).astype("float32")
-    trainer({**_inputs(features), TEACHER_SCORES: teacher_scores}, training=True)
-    ranking = sum(float(ops.convert_to_numpy(loss)) for loss in trainer.losses)  # the blocks' mask losses are 0
-    scores = classifier.backbone(_inputs(features), training=True)["token_scores"]
-    expected = _ranking_kd_numpy([ops.convert_to_numpy(s) for s in scores[1:]], teacher_scores[:, :SEQ], 1.0)
-    assert ranking == pytest.approx(0.5 * expected, rel=1e-4)  # layers 1 and 2 prune; layer 0 never does
-    with pytest.raises(ValueError, match="teacher_scores"):
-        trainer(_inputs(features), training=True)
-    with pytest.raises(ValueError, match="prunes in none"):
-        TokenPruningTrainer(_classifier(), kd_rank_weight=1.0)
-    with pytest.raises(ValueError, match="`kd_rank_weight` must be a number >= 0"):
-        TokenPruningTrainer(classifier, kd_rank_weight=-1.0)
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A features folder and two different dense tiny checkpoints."""
@@ -294,17 +239,10 @@ def test_teacher_cache_equals_fresh_forward_reuses_and_invalidates(tiny, tmp_pat
                                           pad_to_multiple_of=8)
     other = teacher_cache.teacher_outputs(str(tmp_path), tiny["teacher1"], train, hidden=False, batch_size=8,
                                           pad_to_multiple_of=8)
-    ranked = teacher_cache.teacher_outputs(str(tmp_path), tiny["teacher0"], train, hidden=False, batch_size=8,
-                                           pad_to_multiple_of=8, scores=True)  # a folder of its own
-    fresh_scores = ops.convert_to_numpy(fresh.backbone(inputs, training=False)["token_scores"][-1])
-    assert ranked[TEACHER_SCORES].shape == train.features.token_ids.shape
-    np.testing.assert_allclose(ranked[TEACHER_SCORES], fresh_scores * train.features.padding_mask, rtol=1e-5, atol=1e-7)
-    assert np.all(ranked[TEACHER_SCORES][train.features.padding_mask == 0] == 0)
     assert not np.allclose(other[TEACHER_LOGITS], cached[TEACHER_LOGITS]) and TEACHER_HIDDEN not in other
     records = [json.load(open(os.path.join(tmp_path, d, teacher_cache.RECORD_FILE))) for d in os.listdir(tmp_path)]
     assert sorted(r["teacher_fingerprint"] for r in records) == sorted(
-        teacher_cache.checkpoint_fingerprint(tiny[name]) for name in ("teacher0", "teacher1", "teacher0"))
-    assert sum(r.get("scores", False) for r in records) == 1
+        teacher_cache.checkpoint_fingerprint(tiny[name]) for name in ("teacher0", "teacher1"))
 
 
 def test_batches_carry_teacher_outputs_by_example_index(tiny):
@@ -324,7 +262,7 @@ def test_run_with_target_and_distillation(tiny, tmp_path):
                          output_dir=str(tmp_path), max_seq_length=SEQ, bs=8, lr=1e-3, epoch=1,
                          final_token_threshold=0.3, scoring_mode="length_normalized", threshold_lr=2e-2,
                          temperature=0.01, soft_mask="straight_through", target_flops_reduction=1.5, kd_weight=1.0,
-                         kd_rank_weight=0.5, verbose=0, seed=1, pad_to_multiple_of=SEQ)
+                         verbose=0, seed=1, pad_to_multiple_of=SEQ)
     soft = run(config)["stages"]["soft"]
     assert "target_1.5" in layout.stage_dir(config, "soft")
     assert soft["flops_target"]["target_reduction"] == 1.5
@@ -332,10 +270,6 @@ def test_run_with_target_and_distillation(tiny, tmp_path):
     assert "flops_multiplier" in soft["train"]
     records = os.listdir(layout.teacher_cache_dir(config))  # the dense --restore's outputs, cached once
     assert len(records) == 1
-    with open(os.path.join(layout.teacher_cache_dir(config), records[0], teacher_cache.RECORD_FILE)) as f:
-        assert json.load(f)["scores"] is True  # with its token scores, for --kd_rank_weight
-    settings = load_checkpoint(layout.stage_dir(config, "soft")).metadata["settings"]
-    assert settings["objective"]["kd_rank_weight"] == 0.5
     with pytest.raises(ValueError, match="add `soft` to --stages"):
         TrainConfig(task="sst2", stages=("hard",), restore=tiny["teacher0"], target_flops_reduction=2.0)
     with pytest.raises(ValueError, match="--target_flops_reduction` must be > 1"):

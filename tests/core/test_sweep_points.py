@@ -53,14 +53,6 @@ def test_topk_at_equal_flops_takes_the_ltp_points_kept_ratios_and_distillation()
     assert keep_rate(1.2) == 1.0 and keep_rate(float("nan")) == 1.0
 
 
-def test_ranking_distillation_points_add_their_flags_to_ltp_with_kd():
-    points = sweep_points(SweepSpec(rank_kd_targets=("2",), seeds=(42, 43), seed_points=("ltp_target2_rank",)))
-    rank, ltp = _point(points, "ltp_target2_rank"), _point(points, "ltp_target2")
-    assert rank.flags == ltp.flags + ("--kd_rank_weight=1",) and rank.method == "LTP + KD + ranking"
-    assert _point(points, "ltp_target2_rank_seed43").seed == 43
-    assert not any(p.name.endswith("_rank") for p in sweep_points(SweepSpec()))  # off unless asked for
-
-
 def test_dependencies_pull_in_what_a_point_starts_from():
     points = sweep_points(SPEC)
     assert [p.name for p in with_dependencies(points, ["topk_eq_ltp_target2_seed43"])] == [
