@@ -5,5 +5,4 @@ from ltp_tf.data.tokenization import (TokenizedFeatures, concatenated_windows, l
                                       trim_to_longest)
 
 __all__ = ["TASKS", "GlueExamples", "GlueTask", "TokenizedFeatures", "concatenated_windows", "default_glue_dir",
-           "get_task",
-           "load_preprocessor", "read_split", "tokenize", "trim_to_longest"]
+           "get_task", "load_preprocessor", "read_split", "tokenize", "trim_to_longest"]
