@@ -40,6 +40,9 @@ _XLA_LENGTH_BUCKET = flags.DEFINE_integer(
 _XLA_LONG_WINDOWS = flags.DEFINE_integer(
     "xla_long_windows", 8, "With --xla_buckets: fit each length bucket longer than every training example on this "
     "many windows of training text (0 = such buckets are not cut).", lower_bound=0)
+_XLA_LONG_MARGIN = flags.DEFINE_float(
+    "xla_long_margin", 0.25, "With --xla_buckets: raise the capacities of the buckets fitted on windows by this "
+    "fraction (in [0, 1]), so long inputs unlike the windows overflow less.", lower_bound=0, upper_bound=1)
 _SERVING_BASE_PATH = flags.DEFINE_string("serving_base_path", "/models",
                                          "Where --export_dir is mounted in the TF Serving container.")
 
@@ -56,7 +59,8 @@ def main(argv: list[str]) -> None:
             verify_max_examples=_VERIFY_MAX_EXAMPLES.value, data_dir=_DATA_DIR.value,
             serving_base_path=_SERVING_BASE_PATH.value, compact_min_length=_COMPACT_MIN_LENGTH.value,
             xla_buckets=_XLA_BUCKETS.value, xla_fit_examples=_XLA_FIT_EXAMPLES.value,
-            xla_length_bucket=_XLA_LENGTH_BUCKET.value, xla_long_windows=_XLA_LONG_WINDOWS.value)
+            xla_length_bucket=_XLA_LENGTH_BUCKET.value, xla_long_windows=_XLA_LONG_WINDOWS.value,
+            xla_long_margin=_XLA_LONG_MARGIN.value)
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"ltp_tf.export: error: {error}")
     print(f"Exported version {result.version} of {_NAME.value!r} to {result.path}")

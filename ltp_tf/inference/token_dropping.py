@@ -27,6 +27,7 @@ for every bucket size and every choice of compaction layers.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -38,6 +39,7 @@ from ltp_tf.layers import token_scoring
 from ltp_tf.layers.encoder_block import TokenPruningEncoderBlock
 from ltp_tf.models.backbone import TokenPruningBackbone
 from ltp_tf.models.classifier import TokenPruningClassifier
+from ltp_tf.validation import check_number
 
 
 class TokenDroppingRunner:
@@ -114,8 +116,8 @@ class TokenDroppingRunner:
     def __call__(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         return self._in_chunks(*self._validate(inputs), self._run_chunk)
 
-    def fit_capacities(self, inputs: Mapping[str, Any],
-                       batch_size: int = 1) -> dict[tuple[int, int], tuple[int, ...]]:
+    def fit_capacities(self, inputs: Mapping[str, Any], batch_size: int = 1,
+                       margin: float = 0.0) -> dict[tuple[int, int], tuple[int, ...]]:
         """Learns static per-layer lengths from sample inputs, so later calls run as one program.
 
         The sample (e.g. training sentences) is run segment by segment (in chunks of `max_batch_size`),
@@ -126,8 +128,11 @@ class TokenDroppingRunner:
         round trip in between. If a batch keeps more tokens than recorded, the program reports it and
         the call is recomputed by the segmented path, so outputs never depend on the capacities. Worth
         it where round trips cost more than the padding (batch 1); calls of other batch sizes keep the
-        segmented path. Calling it again widens the capacities. Returns them.
+        segmented path. `margin` in [0, 1] raises each longest kept row by that fraction before it is
+        bucketed (for samples smaller or other than what will be served). Calling it again widens the
+        capacities. Returns them.
         """
+        check_number("margin", margin, "a number in [0, 1]", lambda value: 0 <= value <= 1)
         token_ids, segment_ids, padding_mask = self._validate(inputs)
         # Kept tokens do not depend on how rows are batched: run the sample in large chunks, then group it.
         kept = self._in_chunks(token_ids, segment_ids, padding_mask,
@@ -139,7 +144,8 @@ class TokenDroppingRunner:
                                      self.backbone.max_sequence_length)
             capacities, previous = [], length
             for layer in self.compact_layers:
-                previous = round_up_length(int(rows_kept[:, layer].max()), self.length_bucket, previous)
+                longest_kept = math.ceil(round(int(rows_kept[:, layer].max()) * (1 + margin), 6))
+                previous = round_up_length(min(longest_kept, previous), self.length_bucket, previous)
                 capacities.append(previous)
             key = (round_up_batch(len(rows_kept)) if self.pad_batch else len(rows_kept), length)
             seen = self.capacities.get(key, capacities)

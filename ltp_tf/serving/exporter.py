@@ -41,7 +41,7 @@ from ltp_tf.serving.signatures import (TEXT_SIGNATURE, TOKEN_ID_INPUTS, TOKEN_ID
                                        input_limits, output_names, text_input_names, token_dropping)
 from ltp_tf.serving.text import checkpoint_preprocessor, training_features
 from ltp_tf.serving.xla_buckets import fit_xla_buckets
-from ltp_tf.validation import check_int_at_least
+from ltp_tf.validation import check_int_at_least, check_number
 
 EXTRA_DIR = "assets.extra"
 EXPORT_INFO_FILE = "ltp_tf_export.json"
@@ -65,7 +65,7 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
                       data_dir: str | None = None, serving_base_path: str = "/models",
                       compact_min_length: int = 0, xla_buckets: bool = False, xla_fit_examples: int = 1000,
                       xla_sample: Mapping[str, np.ndarray] | None = None, xla_length_bucket: int = 8,
-                      xla_long_windows: int = 8) -> ExportResult:
+                      xla_long_windows: int = 8, xla_long_margin: float = 0.25) -> ExportResult:
     """Exports the checkpoint at `checkpoint_path` as the next version of model `name`.
 
     Args:
@@ -93,17 +93,20 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
         xla_length_bucket: with `xla_buckets`, the rounding of lengths to buckets (`ltp_tf.inference.shape_buckets`).
         xla_long_windows: with `xla_buckets`, fit each bucket longer than every sample row on this many windows
             of the sample's text (0: such buckets are not cut).
+        xla_long_margin: with `xla_buckets`, raise those buckets' capacities by this fraction, in [0, 1], so
+            long text unlike the windows overflows less (`ltp_tf.serving.xla_buckets`).
     """
     check_int_at_least("compact_min_length", compact_min_length, 0)
     check_int_at_least("xla_fit_examples", xla_fit_examples, 0)
     check_int_at_least("xla_long_windows", xla_long_windows, 0)
+    check_number("xla_long_margin", xla_long_margin, "a number in [0, 1]", lambda value: 0 <= value <= 1)
     publish.check_model_name(name)
     checkpoint = load_checkpoint(checkpoint_path)
     task = get_task(checkpoint.task)
     model = checkpoint.model
     preprocessor = checkpoint_preprocessor(checkpoint) if text_signature else None
     buckets = (_xla_buckets(checkpoint, task, xla_fit_examples, xla_sample, data_dir, xla_length_bucket,
-                            xla_long_windows)
+                            xla_long_windows, xla_long_margin)
                if xla_buckets else None)
     model_dir = os.path.join(os.path.abspath(export_dir), name)
     staging = publish.new_staging_folder(model_dir)
@@ -137,7 +140,7 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
 
 
 def _xla_buckets(checkpoint, task, fit_examples: int, sample: Mapping[str, np.ndarray] | None,
-                 data_dir: str | None, length_bucket: int, long_windows: int):
+                 data_dir: str | None, length_bucket: int, long_windows: int, long_margin: float):
     """The XLA buckets of `checkpoint`'s model, fitted on `sample` or its first training examples."""
     pruning = any(block.prunes for block in checkpoint.model.backbone.transformer_layers)
     if sample is None and fit_examples and pruning:
@@ -147,7 +150,7 @@ def _xla_buckets(checkpoint, task, fit_examples: int, sample: Mapping[str, np.nd
             raise FileNotFoundError(f"{error}. The XLA buckets' capacities are fitted on training examples: "
                                     "pass --data_dir, or --xla_fit_examples=0 to fit none.") from error
     return fit_xla_buckets(checkpoint.model, checkpoint.max_seq_length, sample if pruning else None, length_bucket,
-                           long_windows)
+                           long_windows, long_margin)
 
 
 def export_info(checkpoint, task, text_signature: bool, onnx: bool) -> dict[str, Any]:

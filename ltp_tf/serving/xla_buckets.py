@@ -19,7 +19,10 @@ Capacities are fitted at export time on sample inputs (training sentences) at ba
 `TokenDroppingRunner.fit_capacities`: per bucket, the longest kept row of each compaction layer, rounded
 up to its bucket. Buckets longer than every sample row are fitted on `long_windows` inputs per bucket made
 of the sample's own text (`ltp_tf.data.concatenated_windows`: its tokens concatenated into windows of the
-bucket's length), so long inputs are cut too. A batch's bucket is set by its longest row and its shorter
+bucket's length), so long inputs are cut too. A few windows under-estimate what other long text keeps (the
+longest of 8 windows is shorter than the longest of a batch of 32), and one overflowing row makes the whole
+batch pay the program and the fallback, so those buckets' longest kept windows are raised by `long_margin`
+(a fraction of each) before they are rounded up to their bucket. A batch's bucket is set by its longest row and its shorter
 rows can keep more tokens than any sample of that bucket did, so each bucket's capacities are raised to
 those of every shorter fitted bucket (capacities never shrink as buckets grow), which keeps batches from
 overflowing. A bucket nothing was fitted for keeps its whole length at every compaction layer (nothing is
@@ -29,7 +32,7 @@ the mask-only schedule (`TokenDroppingRunner.masked_forward`), as the runner doe
 
 Stored in `assets.extra/ltp_tf_export.json` under `xla_buckets` (`XlaBuckets.to_json()`):
 
-    {"length_bucket": 8, "compact_layers": [1, 3], "fit_examples": 1000, "long_windows": 8,
+    {"length_bucket": 8, "compact_layers": [1, 3], "fit_examples": 1000, "long_windows": 8, "long_margin": 0.25,
      "capacities": {"1": [1, 1], "2": [2, 2], ..., "24": [16, 8], ...}}   # bucket -> per compaction layer
 
 TF Serving runs `jit_compile` functions on CPU only when started with `--xla_cpu_compilation_enabled=true`
@@ -48,7 +51,7 @@ import tensorflow as tf
 from ltp_tf.data import concatenated_windows
 from ltp_tf.inference import TokenDroppingRunner, length_buckets, round_up_length
 from ltp_tf.models.classifier import TokenPruningClassifier
-from ltp_tf.validation import check_int_at_least
+from ltp_tf.validation import check_int_at_least, check_number
 
 SERVER_FLAG = "--xla_cpu_compilation_enabled=true"
 
@@ -63,6 +66,7 @@ class XlaBuckets:
         capacities: bucket length -> the static output length of each compaction layer.
         fit_examples: how many sample inputs the capacities were fitted on (0: none, nothing is cut).
         long_windows: how many windows of sample text fitted each bucket longer than every sample row.
+        long_margin: the fraction by which those buckets' fitted capacities were raised.
     """
 
     length_bucket: int
@@ -70,6 +74,7 @@ class XlaBuckets:
     capacities: Mapping[int, tuple[int, ...]]
     fit_examples: int
     long_windows: int = 0
+    long_margin: float = 0.0
 
     @property
     def lengths(self) -> list[int]:
@@ -78,13 +83,13 @@ class XlaBuckets:
 
     def to_json(self) -> dict[str, Any]:
         return {"length_bucket": self.length_bucket, "compact_layers": list(self.compact_layers),
-                "fit_examples": self.fit_examples, "long_windows": self.long_windows,
+                "fit_examples": self.fit_examples, "long_windows": self.long_windows, "long_margin": self.long_margin,
                 "capacities": {str(length): list(self.capacities[length]) for length in self.lengths}}
 
 
 def fit_xla_buckets(model: TokenPruningClassifier, max_seq_length: int,
                     sample: Mapping[str, np.ndarray] | None = None, length_bucket: int = 8,
-                    long_windows: int = 8) -> XlaBuckets:
+                    long_windows: int = 8, long_margin: float = 0.25) -> XlaBuckets:
     """The buckets of inputs up to `max_seq_length`, with capacities fitted on `sample` at batch 1.
 
     Args:
@@ -95,33 +100,36 @@ def fit_xla_buckets(model: TokenPruningClassifier, max_seq_length: int,
         length_bucket: the runner's rounding of lengths.
         long_windows: windows of sample text fitted per bucket longer than every sample row, >= 0 (0: such
             buckets are not cut).
+        long_margin: raise the longest kept window of each bucket fitted on windows by this fraction before it
+            is bucketed, in [0, 1] (`TokenDroppingRunner.fit_capacities`' `margin`; 0: the windows' maxima).
     """
     round_up_length(1, length_bucket, 1)  # validates length_bucket
     check_int_at_least("long_windows", long_windows, 0)
+    check_number("long_margin", long_margin, "a number in [0, 1]", lambda value: 0 <= value <= 1)
     runner = TokenDroppingRunner(model, length_bucket=length_bucket, jit_compile=False)
     lengths = length_buckets(length_bucket, max_seq_length, model.backbone.max_sequence_length)
     fitted, windows = {}, 0
     if sample is not None and runner.compact_layers:
-        extended = _with_long_windows(sample, lengths, long_windows, min(max_seq_length,
-                                                                          model.backbone.max_sequence_length))
-        windows = long_windows if len(extended["token_ids"]) > len(sample["token_ids"]) else 0
-        fitted = runner.fit_capacities(extended, batch_size=1)
-    capacities = _never_shrinking({length: fitted.get((1, length)) for length in lengths},
-                                  len(runner.compact_layers))
+        runner.fit_capacities(sample, batch_size=1)
+        longest_row = int(np.asarray(sample["padding_mask"]).sum(axis=1).max())
+        longest_input = min(max_seq_length, model.backbone.max_sequence_length)
+        window_lengths = sorted({min(length, longest_input) for length in lengths if length > longest_row})
+        if long_windows and window_lengths:
+            runner.fit_capacities(_long_windows(sample, window_lengths, long_windows), batch_size=1,
+                                  margin=long_margin)
+            windows = long_windows
+        fitted = {length: capacities for (_, length), capacities in runner.capacities.items()}  # batch 1
+    capacities = _never_shrinking({length: fitted.get(length) for length in lengths}, len(runner.compact_layers))
     fit_examples = 0 if sample is None else len(sample["token_ids"])
-    return XlaBuckets(length_bucket, tuple(runner.compact_layers), capacities, fit_examples, windows)
+    return XlaBuckets(length_bucket, tuple(runner.compact_layers), capacities, fit_examples, windows,
+                      float(long_margin) if windows else 0.0)
 
 
-def _with_long_windows(sample: Mapping[str, np.ndarray], lengths: list[int], count: int,
-                       longest_input: int) -> dict[str, np.ndarray]:
-    """`sample` and `count` windows of its text per bucket longer than its longest row's bucket (each as
-    long as the longest input that bucket holds), padded to one width."""
-    longest_row = int(np.asarray(sample["padding_mask"]).sum(axis=1).max())
-    window_lengths = sorted({min(length, longest_input) for length in lengths} - set(range(longest_row + 1)))
-    parts = [dict(sample)] + [concatenated_windows(sample, length, count) for length in window_lengths if count]
+def _long_windows(sample: Mapping[str, np.ndarray], window_lengths: list[int], count: int) -> dict[str, np.ndarray]:
+    """`count` windows of `sample`'s text of each of `window_lengths`, padded to one width."""
+    parts = [concatenated_windows(sample, length, count) for length in window_lengths]
     width = max(part["token_ids"].shape[1] for part in parts)
-    return {key: np.concatenate([np.pad(np.asarray(part[key]), [(0, 0), (0, width - part[key].shape[1])])
-                                 for part in parts]).astype(np.int32)
+    return {key: np.concatenate([np.pad(part[key], [(0, 0), (0, width - part[key].shape[1])]) for part in parts])
             for key in ("token_ids", "segment_ids", "padding_mask")}
 
 

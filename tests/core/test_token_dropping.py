@@ -137,6 +137,20 @@ def test_one_program_path_with_fitted_capacities(models):
     assert {s for s, _, _ in runner.shapes_seen} == {0, 1}
 
 
+def test_capacity_margin_raises_the_longest_kept_row_before_bucketing(models):
+    model = models["topk"]
+    runner = TokenDroppingRunner(model, jit_compile=JIT)
+    assert runner.fit_capacities(_inputs([25, 20]), batch_size=2, margin=0.25) == {(2, 32): (16,)}  # 8 * 1.25 = 10
+    longer = _inputs([32, 30], seed=6)  # keeps 10: within the margin, no fallback
+    _assert_same(runner(longer), _masked(model, longer))
+    assert runner.fallbacks == 0
+    capped = TokenDroppingRunner(model, jit_compile=JIT)
+    assert capped.fit_capacities(_inputs([25, 20]), batch_size=2, margin=1) == {(2, 32): (16,)}  # 16 <= bucket
+    for margin in (-0.1, 1.5, "0.2", True):
+        with pytest.raises(ValueError, match="`margin` must be a number in \\[0, 1\\]"):
+            runner.fit_capacities(_inputs([25, 20]), batch_size=2, margin=margin)
+
+
 def test_bucketed_padding_does_not_change_results(models):
     """Extra padding slots, in the input or from rounding kept lengths up, are dead tokens."""
     model = models["threshold"]

@@ -143,9 +143,9 @@ def test_buckets_longer_than_the_sample_are_fitted_on_windows_of_its_text(tmp_pa
                                       pruning=TOPK)
     sample = _features([9] * 3, extra_padding=0)
     result = export_checkpoint(checkpoint_path, "windows", str(tmp_path / "saved_models"), text_signature=False,
-                               xla_buckets=True, xla_sample=sample, xla_long_windows=2)
+                               xla_buckets=True, xla_sample=sample, xla_long_windows=2, xla_long_margin=0)
     buckets = _info(result.path)["xla_buckets"]
-    assert buckets["long_windows"] == 2 and buckets["fit_examples"] == 3
+    assert buckets["long_windows"] == 2 and buckets["fit_examples"] == 3 and buckets["long_margin"] == 0
     assert buckets["capacities"]["8"] == [8, 8] and buckets["capacities"]["16"] == [16, 8]
     assert buckets["capacities"]["24"] == [24, 16]
     model = load_checkpoint(checkpoint_path).model
@@ -153,6 +153,24 @@ def test_buckets_longer_than_the_sample_are_fitted_on_windows_of_its_text(tmp_pa
     for seed, lengths in enumerate(([24], [20, 24, 3], [16], [13, 9])):
         features = _features(lengths, seed=seed)
         _assert_equal(_call(signature, features), keras_reference(model, features))
+
+
+def test_long_margin_raises_only_the_buckets_fitted_on_windows(tmp_path):
+    """Windows of 16 tokens keep 11, then 6 (bucketed 16, 8); with a margin of 0.5 they count as 17 (at most
+    16) and 9 -> 16; windows of 24 keep 17 and 10: 26 (at most 24) and 15 -> 16. Buckets fitted on the 9-token
+    sample rows keep their maxima."""
+    model = load_checkpoint(tiny_checkpoint(str(tmp_path / "checkpoint"), max_seq_length=MAX_SEQ_LENGTH,
+                                            num_layers=3, pruning=TOPK)).model
+    sample = _features([9] * 3, extra_padding=0)
+    plain = fit_xla_buckets(model, MAX_SEQ_LENGTH, sample, long_windows=2, long_margin=0)
+    raised = fit_xla_buckets(model, MAX_SEQ_LENGTH, sample, long_windows=2, long_margin=0.5)
+    assert plain.capacities[16] == (16, 8) and plain.capacities[24] == (24, 16)
+    assert raised.capacities[16] == (16, 16) and raised.capacities[24] == (24, 16)
+    assert raised.long_margin == 0.5 and raised.to_json()["long_margin"] == 0.5
+    for length in (1, 2, 4, 8):  # not fitted on windows
+        assert raised.capacities[length] == plain.capacities[length]
+    without_windows = fit_xla_buckets(model, MAX_SEQ_LENGTH, sample, long_windows=0, long_margin=0.5)
+    assert without_windows.long_margin == 0 and without_windows.capacities[24] == (24, 24)
 
 
 def test_capacities_never_shrink_as_buckets_grow():
@@ -196,7 +214,7 @@ def test_length_gate_with_xla_buckets(tmp_path):
 
 def test_xla_fit_examples_and_long_windows_must_be_non_negative(tmp_path):
     checkpoint_path = tiny_checkpoint(str(tmp_path / "checkpoint"))
-    for name in ("xla_fit_examples", "xla_long_windows"):
+    for name in ("xla_fit_examples", "xla_long_windows", "xla_long_margin"):
         with pytest.raises(ValueError, match=f"`{name}` must be"):
             export_checkpoint(checkpoint_path, "bad", str(tmp_path / "saved_models"), xla_buckets=True,
                               **{name: -1})
