@@ -99,7 +99,8 @@ def run_stage(config: TrainConfig, stage: str, data: TaskData, source: TokenPrun
     teacher = _teacher_outputs(config, stage, data)
     model = _compiled_model(context, data, source, plugins)
     seed_random_state(model, config.seed, stage)
-    state = _progress_to_continue(context.work_dir, fingerprint(record), model)
+    state = _progress_to_continue(context.work_dir, fingerprint(record), model,
+                                  resumable=not (config.weight_pruning and config.weight_pruning["do_prune"]))
     evaluator = Evaluator(_student(model), data.task, config.eval_batch_size, config.pad_to_multiple_of,
                           resolve_jit_compile(config.jit_compile))
     dev_split = data.task.dev_splits[0]
@@ -213,8 +214,15 @@ def finalize(checkpoint_dir: str) -> None:
     shutil.rmtree(work_dir)
 
 
-def _progress_to_continue(work_dir: str, expected: str, model: keras.Model) -> resume_state.Progress:
-    """The progress to continue from: the work folder's if it matches these settings, else a fresh start."""
+def _progress_to_continue(work_dir: str, expected: str, model: keras.Model,
+                          resumable: bool = True) -> resume_state.Progress:
+    """The progress to continue from: the work folder's if it matches these settings, else a fresh start.
+
+    Raises:
+        ValueError: if the folder holds an interrupted run that is not `resumable` (weight pruning: its
+            gradient scores and masks live in the pruning optimizer, which the saved state does not restore,
+            so a resumed run would not equal an uninterrupted one).
+    """
     saved = resume_state.load_progress(work_dir)
     if saved is not None and saved.fingerprint != expected:
         logging.warning("Discarding the interrupted run in %s: it was started with other settings.", work_dir)
@@ -222,6 +230,11 @@ def _progress_to_continue(work_dir: str, expected: str, model: keras.Model) -> r
         saved = None
     if saved is None:
         return resume_state.Progress(periods_done=0, fingerprint=expected)
+    if not resumable:
+        raise ValueError(f"{work_dir} holds an interrupted weight-pruning run ({saved.periods_done} evaluation "
+                         "period(s) done). Resuming weight pruning is not supported: its scores and masks are not "
+                         f"restored, so the result would differ from an uninterrupted run. Delete {work_dir} to "
+                         "restart the stage.")
     resume_state.restore_last(work_dir, model)
     logging.info("Resuming from %s after %d evaluation period(s).", work_dir, saved.periods_done)
     return saved

@@ -8,6 +8,7 @@ the JAX path with TensorFlow made unimportable.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -150,6 +151,23 @@ def test_interrupted_stage_resumes_exactly_with_dropout(tiny, tmp_path):
     assert report["stages"]["soft"]["thresholds"] == straight["stages"]["soft"]["thresholds"]
     assert report["stages"]["soft"]["train"]["history"] == straight["stages"]["soft"]["train"]["history"]
     assert report["stages"]["soft"]["dev"] == straight["stages"]["soft"]["dev"]
+
+
+def test_interrupted_weight_pruning_stage_is_refused_not_resumed_inexactly(tiny, tmp_path):
+    """Weight pruning's scores and masks live in its optimizer wrapper, which the saved state does not restore:
+    rather than resume into a result unlike an uninterrupted run, the rerun says what to delete."""
+    pruning = {"do_prune": True, "pruning_pattern": "2:4", "target_sparsity": 0.5, "sparsity_warm_epochs": 0,
+               "cooldown_epochs": 0, "pruning_frequency": 1, "distill_loss_weight": 1.0}
+    config = TrainConfig(task="sst2", stages=("finetune",), restore=tiny["checkpoint"], features_dir=tiny["features"],
+                         output_dir=str(tmp_path), max_seq_length=SEQ, bs=8, lr=1e-3, epoch=2, save_step=4, verbose=0,
+                         seed=1, pad_to_multiple_of=SEQ, weight_pruning=pruning)
+    with pytest.raises(_Interrupt):
+        run(config, StagePlugins(callbacks=lambda context: [_InterruptAt(epoch=2)]))
+    work = layout.work_dir(layout.stage_dir(config, "finetune"))
+    with pytest.raises(ValueError, match="interrupted weight-pruning run \\(2 evaluation period\\(s\\) done\\).*Delete"):
+        run(config)
+    shutil.rmtree(work)  # what the message asks: then the stage trains from the start
+    assert run(config)["stages"]["finetune"]["flops"]["weight_density"] == pytest.approx(0.5, abs=0.05)
 
 
 def test_finished_stage_with_other_settings_is_an_error(tiny, tmp_path):
