@@ -25,10 +25,11 @@ batch pay the program and the fallback, so those buckets' longest kept windows a
 (a fraction of each) before they are rounded up to their bucket (`benchmarks/README.md` has the counts). A
 batch's bucket is set by its longest row and its shorter rows can keep more tokens than any sample of that
 bucket did, so each bucket's capacities are raised to those of every shorter fitted bucket (capacities never
-shrink as buckets grow), which keeps batches from overflowing. A bucket nothing was fitted for keeps its whole length at every compaction layer (nothing is
-cut, so it never overflows). A dense model (no pruning layer) gets the same programs without
-capacities and without the `tf.cond`; buckets shorter than the length gate (`compact_min_length`) run
-the mask-only schedule (`TokenDroppingRunner.masked_forward`), as the runner does.
+shrink as buckets grow), which keeps batches from overflowing. A bucket nothing was fitted for keeps its
+whole length at every compaction layer (nothing is cut, so it never overflows). A dense model (no pruning
+layer) gets the same programs without capacities and without the `tf.cond`; buckets shorter than the length
+gate (`compact_min_length`) run the mask-only schedule (`TokenDroppingRunner.masked_forward`), as the runner
+does.
 
 Stored in `assets.extra/ltp_tf_export.json` under `xla_buckets` (`XlaBuckets.to_json()`):
 

@@ -164,7 +164,8 @@ def test_interrupted_weight_pruning_stage_is_refused_not_resumed_inexactly(tiny,
     with pytest.raises(_Interrupt):
         run(config, StagePlugins(callbacks=lambda context: [_InterruptAt(epoch=2)]))
     work = layout.work_dir(layout.stage_dir(config, "finetune"))
-    with pytest.raises(ValueError, match="interrupted weight-pruning run \\(2 evaluation period\\(s\\) done\\).*Delete"):
+    message = "interrupted weight-pruning run \\(2 evaluation period\\(s\\) done\\).*Delete"
+    with pytest.raises(ValueError, match=message):
         run(config)
     shutil.rmtree(work)  # what the message asks: then the stage trains from the start
     assert run(config)["stages"]["finetune"]["flops"]["weight_density"] == pytest.approx(0.5, abs=0.05)
