@@ -37,6 +37,17 @@ def overflowing_batches(kept: np.ndarray, layers: list[int], capacities: tuple[i
                for start in range(0, len(kept), batch_size))
 
 
+def _numbers(name: str, values: list[str], kind, allowed: str, predicate) -> list:
+    """`values` parsed as `kind`, each checked by `predicate`; a usage error naming the flag otherwise."""
+    try:
+        parsed = [kind(value) for value in values]
+    except ValueError:
+        parsed = None
+    if not parsed or not all(predicate(value) for value in parsed):
+        raise app.UsageError(f"{name} must be {allowed}. Received: {','.join(values)}")
+    return parsed
+
+
 def main(argv: list[str]) -> None:
     del argv
     from ltp_tf.checkpoints import load_checkpoint
@@ -45,11 +56,14 @@ def main(argv: list[str]) -> None:
     from ltp_tf.serving.text import checkpoint_preprocessor, training_features
     from ltp_tf.serving.xla_buckets import fit_xla_buckets
 
+    margins = _numbers("--margins", _MARGINS.value, float, "numbers in [0, 1]", lambda value: 0 <= value <= 1)
+    lengths = _numbers("--lengths", _LENGTHS.value, int, "integers >= 3", lambda value: value >= 3)
+    batch_sizes = _numbers("--batch_sizes", _BATCH_SIZES.value, int, "integers >= 1", lambda value: value >= 1)
     checkpoint = load_checkpoint(_CHECKPOINT.value)
     model, task = checkpoint.model, get_task(checkpoint.task)
     longest = model.backbone.max_sequence_length
-    lengths = [int(value) for value in _LENGTHS.value]
-    batch_sizes = [int(value) for value in _BATCH_SIZES.value]
+    if max(lengths) > longest:
+        raise app.UsageError(f"--lengths must be at most the model's {longest} positions. Received: {max(lengths)}")
     sample = training_features(checkpoint, task, _FIT_EXAMPLES.value, _DATA_DIR.value)
     dev = tokenize(checkpoint_preprocessor(checkpoint), read_split(task, "dev", _DATA_DIR.value).texts).as_dict()
     runner = TokenDroppingRunner(model, length_bucket=8, jit_compile=False)
@@ -57,7 +71,7 @@ def main(argv: list[str]) -> None:
     print("| margin | fit seconds | length | " + " | ".join(f"b{b} overflowing" for b in batch_sizes)
           + " | capacities | longest kept dev row |")
     print("|---" * (4 + len(batch_sizes) + 1) + "|")
-    for margin in (float(value) for value in _MARGINS.value):
+    for margin in margins:
         start = time.perf_counter()
         buckets = fit_xla_buckets(model, max(lengths), sample, 8, _LONG_WINDOWS.value, margin)
         seconds = time.perf_counter() - start
