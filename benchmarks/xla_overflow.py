@@ -59,7 +59,10 @@ def main(argv: list[str]) -> None:
     margins = _numbers("--margins", _MARGINS.value, float, "numbers in [0, 1]", lambda value: 0 <= value <= 1)
     lengths = _numbers("--lengths", _LENGTHS.value, int, "integers >= 3", lambda value: value >= 3)
     batch_sizes = _numbers("--batch_sizes", _BATCH_SIZES.value, int, "integers >= 1", lambda value: value >= 1)
-    checkpoint = load_checkpoint(_CHECKPOINT.value)
+    try:
+        checkpoint = load_checkpoint(_CHECKPOINT.value)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(f"--checkpoint: {error}") from error
     model, task = checkpoint.model, get_task(checkpoint.task)
     longest = model.backbone.max_sequence_length
     if max(lengths) > longest:
