@@ -15,7 +15,9 @@ and training time from the training report and (unless `--latency_examples=0`) m
 and batch-32 throughput of the point's model against its dense twin (same weights, pruning off), interleaved
 call by call through the XLA token-dropping runner. Results: `benchmarks.sweep_table` (`results.{json,csv,md}`, `pareto.png`). A
 rerun reuses the rows of points whose command is unchanged (`--remeasure` times them again) and the training
-CLI skips finished stages, so an interrupted or extended sweep continues where it stopped.
+CLI skips finished stages, so an interrupted or extended sweep continues where it stopped. Checkpoints are
+git-ignored: on a fresh clone a point that starts from a finished point's model rebuilds that model first by
+the command its row recorded (`rebuilt_dev` in the row is the rebuilt model's dev score).
 """
 
 from __future__ import annotations
@@ -188,8 +190,14 @@ def main(argv: list[str]) -> None:
 
     def checkpoint_of(name: str) -> str:
         point = next(p for p in points if p.name == name)
+        point_dir = os.path.join(output_dir, name)
+        if not has_report(point_dir) and name in earlier:
+            # Checkpoints are git-ignored: on a fresh clone a finished point's row is here, its model is not.
+            command = point_command(point, task.name, output_dir, _TRAIN_FLAGS.value,
+                                    resolve_flags(point, points, finished(), checkpoint_of))
+            rebuild_checkpoint(point, point_dir, command, earlier[name], split, metric)
         # Relative: the printed command works in any clone.
-        return os.path.relpath(stage_report(os.path.join(output_dir, name), point)["checkpoint"])
+        return os.path.relpath(stage_report(point_dir, point)["checkpoint"])
 
     def finished() -> dict[str, dict[str, Any]]:
         return {**earlier, **rows}
@@ -215,6 +223,27 @@ def main(argv: list[str]) -> None:
         write_results(rows_in_sweep_order(points, rows, earlier), output_dir, task.name)
     print(summary_table(list(rows.values())))
     print(markdown_table(list(rows.values())))
+
+
+def rebuild_checkpoint(point: Point, point_dir: str, command: list[str], row: dict[str, Any], split: str,
+                       metric: str) -> None:
+    """Retrains a finished point whose checkpoint this machine lacks, by the command its row recorded, for the
+    points that start from it; records the rebuilt model's dev score in the row (`rebuilt_dev`) and says so when
+    it differs from the recorded one."""
+    printable = " ".join(shlex.quote(c) for c in ["python", *command[1:]])
+    if printable != row["command"]:
+        sys.exit(f"benchmarks.sweep: error: point {point.name} has a row but no checkpoint, and its recorded command "
+                 f"differs from this sweep's ({row['command']!r} vs {printable!r}); rerun it with its own flags or "
+                 f"delete its row to train it anew.")
+    print(f"{point.name}: its row is in results.json but its checkpoint is not on this machine; retraining it by "
+          "its recorded command.", flush=True)
+    if subprocess.run(command).returncode:
+        sys.exit(f"benchmarks.sweep: error: rebuilding point {point.name} failed; its command was: {printable}")
+    rebuilt = stage_report(point_dir, point)["dev"][split][metric]
+    row["rebuilt_dev"] = rebuilt
+    if rebuilt != row["dev"]:
+        print(f"{point.name}: WARNING: the rebuilt model scores {metric}={rebuilt:.6g} on dev, its row "
+              f"{row['dev']:.6g}; the points trained from it now start from the rebuilt model.", flush=True)
 
 
 def point_row(point: Point, setting: str, point_dir: str, task: str, metric: str, split: str, command: str,
