@@ -6,6 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# TensorFlow on CPU with glibc's malloc spends about a third of its CPU time in page faults (measured here on a
+# 30-step STS-B fine-tune: 12.2M minor faults and 44 s of system time; with tcmalloc 0.6M and 6 s, wall 170 -> 116 s).
+# Debian's tcmalloc (`apt-get install libtcmalloc-minimal4`) is preloaded when it is installed; results are the same.
+TCMALLOC := $(firstword $(wildcard /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4))
+CPU_ENV := TF_CPP_MIN_LOG_LEVEL=3 $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC) TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD=107374182400)
+
 .PHONY: venv run demo test test-tf test-jax clean
 
 $(STAMP): requirements.txt setup.cfg pyproject.toml
@@ -21,7 +27,7 @@ venv: $(STAMP)
 # The main job: the LTP recipe (dense fine-tune, soft threshold search, hard fine-tune) on SST-2
 # (the flagfile is configs/flags/glue_sst2.flags, found by name).
 run: venv
-	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m ltp_tf.train --flagfile=glue_sst2.flags
+	$(CPU_ENV) $(BIN)/python -m ltp_tf.train --flagfile=glue_sst2.flags
 
 # What each layer keeps on a few SST-2 dev sentences, with untrained thresholds.
 demo: venv
@@ -34,11 +40,11 @@ test: test-tf test-jax
 PYTEST := $(BIN)/python -m pytest -n auto --maxprocesses=4 --dist loadfile
 
 test-tf: venv
-	TF_CPP_MIN_LOG_LEVEL=3 $(PYTEST) tests
+	$(CPU_ENV) $(PYTEST) tests
 
 # The backend-agnostic layer tests again on JAX (what the GPU machine runs).
 test-jax: venv
-	KERAS_BACKEND=jax $(PYTEST) tests/core
+	$(CPU_ENV) KERAS_BACKEND=jax $(PYTEST) tests/core
 
 clean:
 	rm -rf $(VENV) *.egg-info
