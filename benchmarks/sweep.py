@@ -15,13 +15,16 @@ and training time from the training report and (unless `--latency_examples=0`) m
 and batch-32 throughput of the point's model against its dense twin (same weights, pruning off), interleaved
 call by call through the XLA token-dropping runner. Results: `benchmarks.sweep_table` (`results.{json,csv,md}`, `pareto.png`). A
 rerun reuses the rows of points whose command is unchanged (`--remeasure` times them again) and the training
-CLI skips finished stages, so an interrupted or extended sweep continues where it stopped. Checkpoints are
+CLI skips finished stages, so an interrupted or extended sweep continues where it stopped. `--jobs=N` trains up to N points at once (a
+point starts when the points it depends on have finished, in sweep order; the first failure stops new starts).
+Checkpoints are
 git-ignored: on a fresh clone a point that starts from a finished point's model rebuilds that model first by
 the command its row recorded (`rebuilt_dev` in the row is the rebuilt model's dev score).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import shlex
@@ -32,7 +35,7 @@ from typing import Any
 from absl import app, flags
 
 from benchmarks.sweep_points import (Point, SweepSpec, resolve_flags, resolve_setting, rows_in_sweep_order,
-                                     select_dense, sweep_points, with_dependencies)
+                                     select_dense, sweep_points, waits_for, with_dependencies)
 from benchmarks.sweep_table import SPEED_COLUMNS, markdown_table, read_rows, summary_table, write_results
 
 _TASK = flags.DEFINE_string("task", None, "GLUE task.", required=True)
@@ -77,6 +80,9 @@ _CALIBRATION_EXAMPLES = flags.DEFINE_integer(
 _POINTS = flags.DEFINE_list("points", [], "Run only these point names and the points they depend on (default: all).")
 _REMEASURE = flags.DEFINE_bool("remeasure", False, "Time points again whose row results.json already holds, "
                                 "without retraining them (by default a rerun reuses a row whose command is unchanged).")
+_JOBS = flags.DEFINE_integer("jobs", 1, "Points trained at once, each as soon as the points it starts from have "
+                             "finished (e.g. several on one GPU). Above 1, each point's output goes to "
+                             "<output_dir>/logs/<point>.log and timing is off (`--latency_examples=0`).")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only rewrite results.{csv,md} and pareto.png from results.json.")
 
 
@@ -126,35 +132,20 @@ def read_report(point_dir: str) -> dict[str, Any]:
 def measure_speed(checkpoint_dir: str, task: str, count: int, calibration_count: int,
                   batch_size: int = 32) -> dict[str, float]:
     """Batch-1 median latency (ms, `count` dev examples) and batch-`batch_size` throughput (examples/s, the whole
-    dev set) of a checkpoint's model and of its dense twin, each timed call by call in turn after a warm-up pass.
-
-    The pruned runner first fits its batch-1 capacities on `calibration_count` training examples (one compiled
-    program per call instead of one per pruning layer, as `ltp_tf.benchmark` serves batch 1).
-    """
-    from ltp_tf.benchmarking.inputs import batches
-    from ltp_tf.benchmarking.timing import median_ms, time_after_warm_up
+    dev set) of a checkpoint's model and of its dense twin (`ltp_tf.benchmarking.runner_speed`); the pruned
+    runner's batch-1 capacities are fitted on `calibration_count` training examples."""
+    from ltp_tf.benchmarking.runner_speed import measure
     from ltp_tf.checkpoints import load_checkpoint
     from ltp_tf.data import read_split, tokenize
-    from ltp_tf.inference import TokenDroppingRunner
-    from ltp_tf.models.surgery import without_token_pruning
     from ltp_tf.serving.text import checkpoint_preprocessor
 
     checkpoint = load_checkpoint(checkpoint_dir)
     preprocessor = checkpoint_preprocessor(checkpoint)
     features = tokenize(preprocessor, read_split(task, checkpoint_task_split(task)).texts).as_dict()
-    runners = {"pruned": TokenDroppingRunner(checkpoint.model),
-               "dense": TokenDroppingRunner(without_token_pruning(checkpoint.model))}
+    calibration = None
     if calibration_count:
-        calibration = read_split(task, "train").take(calibration_count)
-        runners["pruned"].fit_capacities(tokenize(preprocessor, calibration.texts).as_dict())
-    latency = median_ms(time_after_warm_up(runners, batches(features, 1, count)))  # warm-up compiles every bucket
-    seconds = time_after_warm_up(runners, batches(features, batch_size))
-    examples = len(features["token_ids"])
-    return {"latency_ms_pruned": latency["pruned"], "latency_ms_dense": latency["dense"],
-            "speedup_batch1": latency["dense"] / latency["pruned"],
-            f"throughput_batch{batch_size}_pruned": examples / float(seconds["pruned"].sum()),
-            f"throughput_batch{batch_size}_dense": examples / float(seconds["dense"].sum()),
-            f"speedup_batch{batch_size}": float(seconds["dense"].sum() / seconds["pruned"].sum())}
+        calibration = tokenize(preprocessor, read_split(task, "train").take(calibration_count).texts).as_dict()
+    return measure(checkpoint.model, features, count, calibration, (batch_size,))
 
 
 def checkpoint_task_split(task: str) -> str:
@@ -172,6 +163,12 @@ def main(argv: list[str]) -> None:
     try:
         task = get_task(_TASK.value)
         spec = spec_from_flags()
+        if _JOBS.value < 1:
+            raise ValueError(f"`--jobs` must be an integer >= 1. Received: --jobs={_JOBS.value}")
+        if _JOBS.value > 1 and _LATENCY_EXAMPLES.value:
+            raise ValueError("`--jobs` above 1 trains points at once, which would share the machine with every timing: "
+                             f"set --latency_examples=0. Received: --jobs={_JOBS.value}, "
+                             f"--latency_examples={_LATENCY_EXAMPLES.value}")
         points = sweep_points(spec)
         run = with_dependencies(points, _POINTS.value) if _POINTS.value else points
     except ValueError as error:
@@ -202,27 +199,70 @@ def main(argv: list[str]) -> None:
     def finished() -> dict[str, dict[str, Any]]:
         return {**earlier, **rows}
 
-    for point in run:
-        command = point_command(point, task.name, output_dir, _TRAIN_FLAGS.value,
-                                resolve_flags(point, points, finished(), checkpoint_of))
-        printable = " ".join(shlex.quote(c) for c in ["python", *command[1:]])
-        print(f"\n=== {point.name}: {printable}", flush=True)
-        unchanged = earlier.get(point.name, {}).get("command") == printable
-        if unchanged and not _REMEASURE.value:
-            print(f"{point.name}: measured by an earlier run of this command; reusing its row (--remeasure to time "
-                  "it again).", flush=True)
-            rows[point.name] = earlier[point.name]
-        else:
-            trained = unchanged and _REMEASURE.value and has_report(os.path.join(output_dir, point.name))
-            if not trained and subprocess.run(command).returncode:
-                sys.exit(f"benchmarks.sweep: error: point {point.name} failed; its command was: {printable}")
-            setting = resolve_setting(point, points, finished())
-            rows[point.name] = point_row(point, setting, os.path.join(output_dir, point.name), task.name, metric,
-                                         split, printable, earlier.get(point.name) if trained else None)
+    run_names = {p.name for p in run}
+
+    def ready(point: Point) -> bool:
+        return all(name in rows or (name not in run_names and name in earlier) for name in waits_for(point, points))
+
+    def finish(point: Point, printable: str, trained: bool) -> None:
+        setting = resolve_setting(point, points, finished())
+        rows[point.name] = point_row(point, setting, os.path.join(output_dir, point.name), task.name, metric, split,
+                                     printable, earlier.get(point.name) if trained else None)
         _mark_selected(points, rows, spec)
         write_results(rows_in_sweep_order(points, rows, earlier), output_dir, task.name)
+
+    pending, failed = list(run), []
+    running: dict[concurrent.futures.Future, tuple[Point, str]] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=_JOBS.value) as pool:
+        while True:
+            startable = [p for p in pending if ready(p)] if not failed else []
+            for point in startable[:_JOBS.value - len(running)]:
+                pending.remove(point)
+                command = point_command(point, task.name, output_dir, _TRAIN_FLAGS.value,
+                                        resolve_flags(point, points, finished(), checkpoint_of))
+                printable = " ".join(shlex.quote(c) for c in ["python", *command[1:]])
+                print(f"\n=== {point.name}: {printable}", flush=True)
+                unchanged = earlier.get(point.name, {}).get("command") == printable
+                if unchanged and not _REMEASURE.value:
+                    print(f"{point.name}: measured by an earlier run of this command; reusing its row (--remeasure to "
+                          "time it again).", flush=True)
+                    rows[point.name] = earlier[point.name]
+                    _mark_selected(points, rows, spec)
+                    write_results(rows_in_sweep_order(points, rows, earlier), output_dir, task.name)
+                elif unchanged and has_report(os.path.join(output_dir, point.name)):
+                    finish(point, printable, trained=True)  # --remeasure: time the trained checkpoint again
+                else:
+                    log = os.path.join(output_dir, "logs", f"{point.name}.log") if _JOBS.value > 1 else None
+                    running[pool.submit(train_point, command, log)] = (point, printable)
+            if not running:
+                if startable:  # rows were reused: points waiting on them may start now
+                    continue
+                break
+            done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                point, printable = running.pop(future)
+                if future.result():
+                    failed.append(f"point {point.name} failed; its command was: {printable}")
+                else:
+                    print(f"{point.name}: finished.", flush=True)
+                    finish(point, printable, trained=False)
+    if failed:
+        sys.exit("benchmarks.sweep: error: " + "; ".join(failed))
+    if pending:  # not expected: `with_dependencies` runs what every point waits for
+        sys.exit(f"benchmarks.sweep: error: points {[p.name for p in pending]} wait for points that neither ran nor "
+                 "have a row in results.json")
     print(summary_table(list(rows.values())))
     print(markdown_table(list(rows.values())))
+
+
+def train_point(command: list[str], log: str | None) -> int:
+    """Runs a point's training command; its output goes to `log` when given (points running at once). Returns
+    the exit status."""
+    if log is None:
+        return subprocess.run(command).returncode
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "w", encoding="utf-8") as f:
+        return subprocess.run(command, stdout=f, stderr=subprocess.STDOUT).returncode
 
 
 # How far a rebuilt model's dev score may be from its row's and count as the same model: CPU kernels reduce in

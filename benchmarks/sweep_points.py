@@ -191,11 +191,20 @@ def with_dependencies(points: list[Point], names: list[str]) -> list[Point]:
         if point.name in wanted:
             continue
         wanted.add(point.name)
-        for dependency in point.dependencies:
-            stack.extend(dense_candidates(points, point.seed) if dependency == DENSE else [dependency])
-        if point.dense_lr_selected:  # trains with the first seed's selected rate
-            stack.extend(dense_candidates(points, points[0].seed))
+        stack.extend(waits_for(point, points))
     return [p for p in points if p.name in wanted]
+
+
+def waits_for(point: Point, points: list[Point]) -> tuple[str, ...]:
+    """The points that must finish before `point` starts: the point it restores from or takes keep rates from
+    (for `"dense"`, every dense point of its seed, since the selected one is the best of them) and, for a later
+    seed's dense point, the first seed's dense grid (it trains with the selected rate)."""
+    names: list[str] = []
+    for dependency in point.dependencies:
+        names.extend(dense_candidates(points, point.seed) if dependency == DENSE else [dependency])
+    if point.dense_lr_selected:
+        names.extend(dense_candidates(points, points[0].seed))
+    return tuple(dict.fromkeys(names))
 
 
 def dense_candidates(points: list[Point], seed: int) -> list[str]:

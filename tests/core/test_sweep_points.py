@@ -3,7 +3,7 @@
 import pytest
 
 from benchmarks.sweep_points import (SweepSpec, keep_rate, resolve_flags, resolve_setting, rows_in_sweep_order,
-                                     select_dense, sweep_points, with_dependencies)
+                                     select_dense, sweep_points, waits_for, with_dependencies)
 
 SPEC = SweepSpec(dense_lrs=("2e-5", "5e-5", "1e-4"), seeds=(42, 43))
 ROWS = {"dense_lr2e-5": {"dev": 0.80}, "dense_lr5e-5": {"dev": 0.86}, "dense_lr1e-4": {"dev": 0.83},
@@ -61,6 +61,17 @@ def test_dependencies_pull_in_what_a_point_starts_from():
     assert [p.name for p in with_dependencies(points, ["ltp_2in4"])][-2:] == ["sparse_2in4", "ltp_2in4"]
     with pytest.raises(ValueError, match="`points` must name points of this sweep"):
         with_dependencies(points, ["ltp_lambda9"])
+
+
+def test_a_point_waits_for_what_it_starts_from_and_no_more():
+    points = sweep_points(SPEC)
+    grid = ("dense_lr2e-5", "dense_lr5e-5", "dense_lr1e-4")
+    assert waits_for(_point(points, "dense_lr5e-5"), points) == ()
+    assert waits_for(_point(points, "ltp_target2"), points) == grid  # the best of the grid, so all of it
+    assert waits_for(_point(points, "topk_eq_ltp_target2"), points) == grid + ("ltp_target2",)
+    assert waits_for(_point(points, "ltp_2in4"), points) == ("sparse_2in4",)
+    assert waits_for(_point(points, "dense_seed43"), points) == grid  # trains at the grid's selected rate
+    assert waits_for(_point(points, "ltp_target2_seed43"), points) == ("dense_seed43",)
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -84,3 +84,32 @@ def test_two_point_sweep_writes_table_and_plot(tmp_path):
     assert extended_rows["dense"]["dev"] == rows[0]["dev"]
     assert abs(extended_rows["dense"]["rebuilt_dev"] - rows[0]["dev"]) <= 1e-4  # sweep.REBUILT_TOLERANCE
     assert set(extended_rows) == {"dense", "topk_0.5", "topk_0.25"} and extended_rows["topk_0.25"]["flops_reduction"] > 1.0
+
+
+def test_jobs_train_independent_points_at_once(tmp_path):
+    """`--jobs=2`: the two grid points train together (each logging to its own file), the top-k point starts
+    from the better of them once both have finished; timing is refused while points share the machine."""
+    out = str(tmp_path / "sweep")
+    model = write_hf_model(str(tmp_path / "bert"), "bert", num_layers=4)
+    command = [sys.executable, "-m", "benchmarks.sweep", "--task=sst2", f"--output_dir={out}", f"--model={model}",
+               "--dense_lrs=1e-4,3e-3", "--points=topk_0.5", "--keep_rates=0.5", "--dense_epochs=1",
+               "--train_flags=--max_train_examples=32,--max_eval_examples=16,--max_seq_length=32,--bs=16,"
+               "--jit_compile=false"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    refused = subprocess.run([*command, "--jobs=2"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert refused.returncode != 0 and "set --latency_examples=0" in refused.stderr
+    assert not os.path.exists(out)
+
+    result = subprocess.run([*command, "--jobs=2", "--latency_examples=0"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=1200, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(os.path.join(out, "results.json")) as f:
+        rows = {r["point"]: r for r in json.load(f)}
+    assert list(rows) == ["dense_lr1e-4", "dense_lr3e-3", "topk_0.5"]
+    best = max(["dense_lr1e-4", "dense_lr3e-3"], key=lambda name: rows[name]["dev"])
+    assert [name for name, row in rows.items() if row["selected"]] == [best]
+    assert f"/{best}/" in rows["topk_0.5"]["command"].split("--restore=")[1]
+    for name in rows:  # each point's training output went to its own log, not to the sweep's
+        with open(os.path.join(out, "logs", f"{name}.log")) as f:
+            assert "Report:" in f.read()
+    assert "Report:" not in result.stdout
