@@ -226,10 +226,9 @@ def _progress_to_continue(work_dir: str, expected: str, model: keras.Model,
                           resumable: bool = True) -> resume_state.Progress:
     """The progress to continue from: the work folder's if it matches these settings, else a fresh start.
 
-    Raises:
-        ValueError: if the folder holds an interrupted run that is not `resumable` (weight pruning: its
-            gradient scores and masks live in the pruning optimizer, which the saved state does not restore,
-            so a resumed run would not equal an uninterrupted one).
+    An interrupted run that is not `resumable` (weight pruning: its gradient scores and masks live in the
+    pruning optimizer, which the saved state does not restore, so a resumed run would not equal an
+    uninterrupted one) is discarded with a warning, and the stage trains from its start.
     """
     saved = resume_state.load_progress(work_dir)
     if saved is not None and saved.fingerprint != expected:
@@ -239,10 +238,11 @@ def _progress_to_continue(work_dir: str, expected: str, model: keras.Model,
     if saved is None:
         return resume_state.Progress(periods_done=0, fingerprint=expected)
     if not resumable:
-        raise ValueError(f"{work_dir} holds an interrupted weight-pruning run ({saved.periods_done} evaluation "
-                         "period(s) done). Resuming weight pruning is not supported: its scores and masks are not "
-                         f"restored, so the result would differ from an uninterrupted run. Delete {work_dir} to "
-                         "restart the stage.")
+        logging.warning("Restarting the interrupted weight-pruning run in %s from its start (%d evaluation "
+                        "period(s) were done): its gradient scores and masks are not saved, so resuming would not "
+                        "equal an uninterrupted run.", work_dir, saved.periods_done)
+        shutil.rmtree(work_dir)
+        return resume_state.Progress(periods_done=0, fingerprint=expected)
     resume_state.restore_last(work_dir, model)
     logging.info("Resuming from %s after %d evaluation period(s).", work_dir, saved.periods_done)
     return saved

@@ -6,9 +6,9 @@ it stopped, a finished stage refusing to be silently reused with other settings,
 the JAX path with TensorFlow made unimportable.
 """
 
+import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -23,6 +23,7 @@ from ltp_tf.data.glue import get_task
 from ltp_tf.layers.token_scoring import initial_threshold
 from ltp_tf.models.surgery import with_settings
 from ltp_tf.training import StagePlugins, TrainConfig, layout, run
+from ltp_tf.training.training_run import default_plugins
 from tests.tiny_glue import random_split, write_vocab
 
 SEQ = 16
@@ -153,22 +154,35 @@ def test_interrupted_stage_resumes_exactly_with_dropout(tiny, tmp_path):
     assert report["stages"]["soft"]["dev"] == straight["stages"]["soft"]["dev"]
 
 
-def test_interrupted_weight_pruning_stage_is_refused_not_resumed_inexactly(tiny, tmp_path):
+def test_interrupted_weight_pruning_stage_restarts_and_equals_an_uninterrupted_run(tiny, tmp_path):
     """Weight pruning's scores and masks live in its optimizer wrapper, which the saved state does not restore:
-    rather than resume into a result unlike an uninterrupted run, the rerun says what to delete."""
+    rather than resume into a result unlike an uninterrupted run, the rerun trains the stage from its start."""
     pruning = {"do_prune": True, "pruning_pattern": "2:4", "target_sparsity": 0.5, "sparsity_warm_epochs": 0,
                "cooldown_epochs": 0, "pruning_frequency": 1, "distill_loss_weight": 1.0}
-    config = TrainConfig(task="sst2", stages=("finetune",), restore=tiny["checkpoint"], features_dir=tiny["features"],
-                         output_dir=str(tmp_path), max_seq_length=SEQ, bs=8, lr=1e-3, epoch=2, save_step=4, verbose=0,
-                         seed=1, pad_to_multiple_of=SEQ, weight_pruning=pruning)
+
+    def config_in(folder):
+        return TrainConfig(task="sst2", stages=("finetune",), restore=tiny["checkpoint"],
+                           features_dir=tiny["features"], output_dir=str(folder), max_seq_length=SEQ, bs=8, lr=1e-3,
+                           epoch=2, save_step=4, verbose=0, seed=1, pad_to_multiple_of=SEQ, weight_pruning=pruning)
+
+    def with_callback(config, callback):  # the run's own plugins (weight pruning) and one callback more
+        plugins = default_plugins(config)
+        return dataclasses.replace(plugins, callbacks=lambda context: [*plugins.callbacks(context), callback])
+
+    straight_config = config_in(tmp_path / "straight")
+    straight = run(straight_config)
+    assert straight["stages"]["finetune"]["flops"]["weight_density"] == pytest.approx(0.5, abs=0.05)
+    config = config_in(tmp_path / "interrupted")
     with pytest.raises(_Interrupt):
-        run(config, StagePlugins(callbacks=lambda context: [_InterruptAt(epoch=2)]))
-    work = layout.work_dir(layout.stage_dir(config, "finetune"))
-    message = "interrupted weight-pruning run \\(2 evaluation period\\(s\\) done\\).*Delete"
-    with pytest.raises(ValueError, match=message):
-        run(config)
-    shutil.rmtree(work)  # what the message asks: then the stage trains from the start
-    assert run(config)["stages"]["finetune"]["flops"]["weight_density"] == pytest.approx(0.5, abs=0.05)
+        run(config, with_callback(config, _InterruptAt(epoch=2)))
+    assert os.path.isdir(layout.work_dir(layout.stage_dir(config, "finetune")))
+    counter = _CountSteps()
+    report = run(config, with_callback(config, counter))
+    assert counter.steps == 16  # every step of the stage, not the 8 after the interruption
+    assert report["stages"]["finetune"]["dev"] == straight["stages"]["finetune"]["dev"]
+    for a, b in zip(load_checkpoint(layout.stage_dir(straight_config, "finetune")).model.get_weights(),
+                    load_checkpoint(layout.stage_dir(config, "finetune")).model.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_finished_stage_with_other_settings_is_an_error(tiny, tmp_path):
