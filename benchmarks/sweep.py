@@ -16,7 +16,8 @@ and batch-32 throughput of the point's model against its dense twin (same weight
 call by call through the XLA token-dropping runner. Results: `benchmarks.sweep_table` (`results.{json,csv,md}`, `pareto.png`). A
 rerun reuses the rows of points whose command is unchanged (`--remeasure` times them again) and the training
 CLI skips finished stages, so an interrupted or extended sweep continues where it stopped. `--jobs=N` trains up to N points at once (a
-point starts when the points it depends on have finished, in sweep order; the first failure stops new starts).
+point starts when the points it depends on have finished, those more points wait for first, then in sweep
+order; the first failure stops new starts).
 Checkpoints are
 git-ignored: on a fresh clone a point that starts from a finished point's model rebuilds that model first by
 the command its row recorded (`rebuilt_dev` in the row is the rebuilt model's dev score).
@@ -34,8 +35,8 @@ from typing import Any
 
 from absl import app, flags
 
-from benchmarks.sweep_points import (Point, SweepSpec, resolve_flags, resolve_setting, rows_in_sweep_order,
-                                     select_dense, sweep_points, waits_for, with_dependencies)
+from benchmarks.sweep_points import (Point, SweepSpec, dependents, resolve_flags, resolve_setting,
+                                     rows_in_sweep_order, select_dense, sweep_points, waits_for, with_dependencies)
 from benchmarks.sweep_table import SPEED_COLUMNS, markdown_table, read_rows, summary_table, write_results
 
 _TASK = flags.DEFINE_string("task", None, "GLUE task.", required=True)
@@ -211,7 +212,9 @@ def main(argv: list[str]) -> None:
         _mark_selected(points, rows, spec)
         write_results(rows_in_sweep_order(points, rows, earlier), output_dir, task.name)
 
-    pending, failed = list(run), []
+    # Ready points start in sweep order, except that with `--jobs` above 1 the ones more points wait for go first.
+    priority = dependents(run, points) if _JOBS.value > 1 else {p.name: 0 for p in run}
+    pending, failed = sorted(run, key=lambda p: -priority[p.name]), []
     running: dict[concurrent.futures.Future, tuple[Point, str]] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=_JOBS.value) as pool:
         while True:

@@ -207,6 +207,25 @@ def waits_for(point: Point, points: list[Point]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def dependents(run: list[Point], points: list[Point]) -> dict[str, int]:
+    """How many points of `run` wait, directly or through others, for each point of `run`: a sweep running
+    several points at once starts the ready point with the most first (the longest chains start early)."""
+    names = {p.name for p in run}
+    waiting: dict[str, set[str]] = {name: set() for name in names}
+    for point in run:
+        for name in waits_for(point, points):
+            if name in names:
+                waiting[name].add(point.name)
+
+    def closure(name: str, seen: set[str]) -> set[str]:
+        for child in waiting[name] - seen:
+            seen.add(child)
+            closure(child, seen)
+        return seen
+
+    return {name: len(closure(name, set())) for name in names}
+
+
 def dense_candidates(points: list[Point], seed: int) -> list[str]:
     """The dense points the selected dense model of `seed` is chosen from."""
     return [p.name for p in points if p.method == "dense" and p.seed == seed]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from benchmarks.sweep_points import (SweepSpec, keep_rate, resolve_flags, resolve_setting, rows_in_sweep_order,
-                                     select_dense, sweep_points, waits_for, with_dependencies)
+from benchmarks.sweep_points import (SweepSpec, dependents, keep_rate, resolve_flags, resolve_setting,
+                                     rows_in_sweep_order, select_dense, sweep_points, waits_for, with_dependencies)
 
 SPEC = SweepSpec(dense_lrs=("2e-5", "5e-5", "1e-4"), seeds=(42, 43))
 ROWS = {"dense_lr2e-5": {"dev": 0.80}, "dense_lr5e-5": {"dev": 0.86}, "dense_lr1e-4": {"dev": 0.83},
@@ -72,6 +72,17 @@ def test_a_point_waits_for_what_it_starts_from_and_no_more():
     assert waits_for(_point(points, "ltp_2in4"), points) == ("sparse_2in4",)
     assert waits_for(_point(points, "dense_seed43"), points) == grid  # trains at the grid's selected rate
     assert waits_for(_point(points, "ltp_target2_seed43"), points) == ("dense_seed43",)
+
+
+def test_points_more_points_wait_for_count_higher():
+    points = sweep_points(SPEC)
+    count = dependents(points, points)
+    assert count["dense_lr5e-5"] == len(points) - 3  # every point but the grid waits for the grid
+    # LTP 2x leads to its top-k twin; the later seed's dense model to that seed's four points.
+    assert count["ltp_target2"] == 1 and count["dense_seed43"] == 4 and count["ltp_target2.5"] == 0
+    assert count["sparse_2in4"] == 1 and count["topk_eq_ltp_target2_seed43"] == 0
+    run = with_dependencies(points, ["ltp_target2"])  # only what runs counts
+    assert dependents(run, points) == {"dense_lr2e-5": 1, "dense_lr5e-5": 1, "dense_lr1e-4": 1, "ltp_target2": 0}
 
 
 @pytest.mark.parametrize("changes, message", [
