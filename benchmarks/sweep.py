@@ -15,12 +15,11 @@ and training time from the training report and (unless `--latency_examples=0`) m
 and batch-32 throughput of the point's model against its dense twin (same weights, pruning off), interleaved
 call by call through the XLA token-dropping runner. Results: `benchmarks.sweep_table` (`results.{json,csv,md}`, `pareto.png`). A
 rerun reuses the rows of points whose command is unchanged (`--remeasure` times them again) and the training
-CLI skips finished stages, so an interrupted or extended sweep continues where it stopped. `--jobs=N` trains up to N points at once (a
-point starts when the points it depends on have finished, those more points wait for first, then in sweep
-order; the first failure stops new starts).
-Checkpoints are
-git-ignored: on a fresh clone a point that starts from a finished point's model rebuilds that model first by
-the command its row recorded (`rebuilt_dev` in the row is the rebuilt model's dev score).
+CLI skips finished stages, so an interrupted or extended sweep continues where it stopped. `--jobs=N` trains
+up to N points at once (a point starts when the points it depends on have finished, those more points wait for
+first, then in sweep order; the first failure stops new starts). Checkpoints are git-ignored: on a fresh clone
+a point that starts from a finished point's model rebuilds that model first by the command its row recorded
+(`rebuilt_dev` in the row is the rebuilt model's dev score).
 """
 
 from __future__ import annotations
