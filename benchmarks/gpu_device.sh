@@ -12,6 +12,14 @@
 #                    the 64 MiB a call carries); they are cast back to float32 there before training. Rounding to
 #                    float16 moves each weight by at most 4.9e-4 of its value (23k of 22.7M values, under 6.1e-5,
 #                    by more), well under the bfloat16 rounding (3.9e-3) that every training step applies.
+# Preparing them here (session 9):
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 -d .whl \
+#     keras==3.15.1 namex==0.1.0 optree==0.20.0 keras-hub==0.32.0
+#   python -m ltp_tf.train --task=<task> --max_seq_length=<64|128> --stages=tokenize \
+#     --features_dir=.gpu/features/<task>_<length>      # sst2, cola: 64; mrpc, stsb, rte: 128
+#   .gpu/minilm16/: config.json, vocab.txt, tokenizer_config.json, special_tokens_map.json of the packaged MiniLM
+#     and its model.safetensors with every float32 tensor cast to float16 (safetensors.numpy load_file/save_file).
 # The argument is the campaign's deadline in seconds. The sweeps go to benchmarks/sweeps_gpu/<task>/ there. Writes
 # to $OUT: device.txt, campaign.txt (the sweeps' tables), campaign.tgz (every results.*, pareto.png, report.json
 # and log of the sweeps), speed_<task>.json.
