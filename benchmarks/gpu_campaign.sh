@@ -22,6 +22,14 @@ if [ $# -ne 4 ]; then
   exit 2
 fi
 features=$1 model=$2 out=$3 deadline=$4
+tasks=${CAMPAIGN_TASKS:-sst2 mrpc stsb rte cola}
+[[ $deadline =~ ^[1-9][0-9]*$ ]] || { echo "DEADLINE_SECONDS must be an integer >= 1. Received: $deadline" >&2; exit 2; }
+for task in $tasks; do  # every argument checked before anything starts
+  case $task in sst2 | mrpc | stsb | rte | cola) ;; *)
+    echo "CAMPAIGN_TASKS must name tasks among sst2, mrpc, stsb, rte, cola. Received: $task" >&2; exit 2 ;;
+  esac
+done
+[ -d "$model" ] || { echo "MODEL_DIR must be a folder. Received: $model" >&2; exit 2; }
 mkdir -p "$out"
 export XLA_PYTHON_CLIENT_PREALLOCATE=false  # many training processes share the GPU
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/ltp_tf_jax_cache}  # seeds reuse compiled steps
@@ -39,17 +47,16 @@ sweep() {  # task length seeds prune_epochs jobs
   echo "$task: sweep exit status $? (124: stopped at the deadline)"
 }
 
-for task in ${CAMPAIGN_TASKS:-sst2 mrpc stsb rte cola}; do
+for task in $tasks; do
   case $task in
     sst2) sweep sst2 64 42,43 2 6 & ;;  # 6: the second seed's dense starts with the first seed's points
     mrpc) sweep mrpc 128 42,43,44 5 4 & ;;
     stsb) sweep stsb 128 42,43,44 5 4 & ;;
     rte) sweep rte 128 42,43,44 5 3 & ;;
     cola) sweep cola 64 42,43,44 5 3 & ;;
-    *) echo "unknown task $task (sst2, mrpc, stsb, rte, cola)" >&2; exit 2 ;;
   esac
 done
 wait
-for task in ${CAMPAIGN_TASKS:-sst2 mrpc stsb rte cola}; do
+for task in $tasks; do
   echo "== $task"; grep -A40 "^| method" "$out/$task/results.md" 2>/dev/null | head -30
 done

@@ -10,7 +10,6 @@ Prints one Markdown row per measure and writes the numbers, the device and the v
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 
@@ -41,10 +40,20 @@ def main(argv: list[str]) -> None:
     try:
         batch_sizes = tuple(int(b) for b in _BATCH_SIZES.value)
     except ValueError:
-        sys.exit(f"benchmarks.runner_speed: error: `--batch_sizes` must be integers. "
+        batch_sizes = ()
+    if not batch_sizes or min(batch_sizes) < 1:
+        sys.exit(f"benchmarks.runner_speed: error: `--batch_sizes` must be integers >= 1. "
                  f"Received: --batch_sizes={','.join(_BATCH_SIZES.value)}")
-    checkpoint = load_checkpoint(_CHECKPOINT.value)
-    data = features_lib.load_features(_FEATURES_DIR.value, get_task(checkpoint.task), checkpoint.max_seq_length)
+    for name, value, minimum in (("latency_examples", _LATENCY_EXAMPLES.value, 1),
+                                 ("calibration_examples", _CALIBRATION_EXAMPLES.value, 0)):
+        if value < minimum:
+            sys.exit(f"benchmarks.runner_speed: error: `--{name}` must be an integer >= {minimum}. "
+                     f"Received: --{name}={value}")
+    try:  # missing or mismatched folders: one line naming the file, before any timing or writing
+        checkpoint = load_checkpoint(_CHECKPOINT.value)
+        data = features_lib.load_features(_FEATURES_DIR.value, get_task(checkpoint.task), checkpoint.max_seq_length)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"benchmarks.runner_speed: error: {error}")
     split = data.task.dev_splits[0]
     calibration = None
     if _CALIBRATION_EXAMPLES.value:
