@@ -52,6 +52,10 @@ _CALIBRATION_EXAMPLES = flags.DEFINE_integer(
     "its batch-1 capacities (`TokenDroppingRunner.fit_capacities`: one program per call instead of one per pruning "
     "layer) and the saved_model_xla export its capacities. 0: off (saved_model_xla: nothing cut).", lower_bound=0)
 _THREADS = flags.DEFINE_integer("threads", None, "onnxruntime intra-op threads (default: every CPU).")
+_ONNX_MAX_BATCH_TOKENS = flags.DEFINE_integer(
+    "onnx_max_batch_tokens", 0, "Token budget of the onnxruntime engines (`OnnxPredictor`: a batch runs as "
+    "sub-batches of rows sorted by length, each of at most this many row positions). 0 = whole batches.",
+    lower_bound=0)
 _DATASETS = flags.DEFINE_list("datasets", [], "GLUE tasks whose dev texts are measured (default: the model's task), "
                               "e.g. sst2,mrpc,rte,qnli; the model's head stays the checkpoint's.")
 _LONG_LENGTHS = flags.DEFINE_list("long_lengths", [], "Also measure long inputs of these lengths (e.g. 128,256,512): "
@@ -76,7 +80,8 @@ def config_from_flags() -> BenchmarkConfig:
         checkpoint=_CHECKPOINT.value, model=_MODEL.value, task=_TASK.value, final_token_threshold=_THRESHOLD.value,
         max_seq_length=_MAX_SEQ_LENGTH.value, engines=tuple(_ENGINES.value), batch_sizes=tuple(_BATCH_SIZES.value),
         max_examples=_MAX_EXAMPLES.value, latency_examples=_LATENCY_EXAMPLES.value, length_bucket=_LENGTH_BUCKET.value,
-        calibration_examples=_CALIBRATION_EXAMPLES.value, threads=_THREADS.value, datasets=tuple(_DATASETS.value),
+        calibration_examples=_CALIBRATION_EXAMPLES.value, threads=_THREADS.value,
+        onnx_max_batch_tokens=_ONNX_MAX_BATCH_TOKENS.value, datasets=tuple(_DATASETS.value),
         long_lengths=tuple(_LONG_LENGTHS.value), calibrate_gate=_CALIBRATE_GATE.value,
         long_examples=_LONG_EXAMPLES.value, data_dir=_DATA_DIR.value, output_dir=_OUTPUT_DIR.value, tag=_TAG.value,
         length_scan=tuple(_LENGTH_SCAN.value))

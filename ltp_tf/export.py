@@ -43,6 +43,10 @@ _XLA_LONG_WINDOWS = flags.DEFINE_integer(
 _XLA_LONG_MARGIN = flags.DEFINE_float(
     "xla_long_margin", 0.25, "With --xla_buckets: raise the capacities of the buckets fitted on windows by this "
     "fraction (in [0, 1]), so long inputs unlike the windows overflow less.", lower_bound=0, upper_bound=1)
+_ONNX_MAX_BATCH_TOKENS = flags.DEFINE_integer(
+    "onnx_max_batch_tokens", 0, "With --onnx: the token budget stored in the ONNX file: OnnxPredictor runs a batch "
+    "as sub-batches of rows sorted by length, each of at most this many row positions (same outputs). 0 = whole "
+    "batches. Pick it with `python -m benchmarks.onnx_batch_tokens`.", lower_bound=0)
 _SERVING_BASE_PATH = flags.DEFINE_string("serving_base_path", "/models",
                                          "Where --export_dir is mounted in the TF Serving container.")
 
@@ -60,7 +64,7 @@ def main(argv: list[str]) -> None:
             serving_base_path=_SERVING_BASE_PATH.value, compact_min_length=_COMPACT_MIN_LENGTH.value,
             xla_buckets=_XLA_BUCKETS.value, xla_fit_examples=_XLA_FIT_EXAMPLES.value,
             xla_length_bucket=_XLA_LENGTH_BUCKET.value, xla_long_windows=_XLA_LONG_WINDOWS.value,
-            xla_long_margin=_XLA_LONG_MARGIN.value)
+            xla_long_margin=_XLA_LONG_MARGIN.value, onnx_max_batch_tokens=_ONNX_MAX_BATCH_TOKENS.value)
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"ltp_tf.export: error: {error}")
     print(f"Exported version {result.version} of {_NAME.value!r} to {result.path}")

@@ -61,6 +61,7 @@ class BenchmarkConfig:
     length_bucket: int = 8
     calibration_examples: int = 1000
     threads: int | None = None
+    onnx_max_batch_tokens: int = 0
     datasets: tuple[str, ...] = ()
     long_lengths: tuple[int, ...] = ()
     calibrate_gate: bool = False
@@ -95,11 +96,12 @@ class BenchmarkConfig:
             _check_integer(name, getattr(self, name), minimum)
         if self.max_examples is not None:
             _check_integer("max_examples", self.max_examples, 1)
-        EngineSettings(length_bucket=self.length_bucket, threads=self.threads)  # raises if either is bad
+        self.engine_settings  # raises if a setting is bad
 
     @property
     def engine_settings(self) -> EngineSettings:
-        return EngineSettings(length_bucket=self.length_bucket, threads=self.threads)
+        return EngineSettings(length_bucket=self.length_bucket, threads=self.threads,
+                              onnx_max_batch_tokens=self.onnx_max_batch_tokens)
 
     def check_lengths(self, max_sequence_length: int) -> None:
         """Raises `ModelLimitError` if `long_lengths` or `length_scan` exceed the model's positions."""
@@ -123,7 +125,7 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
     from ltp_tf.benchmarking import dev_scores, length_gate, results, timing
     from ltp_tf.benchmarking.padded_flops import padded_flops_reduction
     from ltp_tf.checkpoints import load_checkpoint
-    from ltp_tf.data import concatenated_windows, get_task, read_split, tokenize
+    from ltp_tf.data import get_task
     from ltp_tf.flops import count_flops
     from ltp_tf.inference import TokenDroppingRunner
     from ltp_tf.serving.text import checkpoint_preprocessor
@@ -139,20 +141,9 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
     backbone = pruned.model.backbone
     config.check_lengths(backbone.max_sequence_length)
     preprocessor = checkpoint_preprocessor(pruned)
-    datasets = {}  # name -> (features, examples for throughput, examples for latency)
-    labels = None  # the model's own task's dev labels (the examples timed for throughput)
-    for name in config.datasets or [task.name]:
-        data_task = get_task(name)
-        examples = read_split(data_task, data_task.dev_splits[0], config.data_dir)
-        features = tokenize(preprocessor, examples.texts).as_dict()
-        features["padding_mask"] = features["padding_mask"].astype(np.int32)
-        total = min(config.max_examples or len(examples), len(examples))
-        datasets[name] = (features, total, min(config.latency_examples, total))
-        if name == task.name:
-            labels = np.asarray(examples.labels)[:total]
-    for length in config.long_lengths:
-        features = concatenated_windows(datasets[next(iter(datasets))][0], length, config.long_examples)
-        datasets[f"long{length}"] = (features, len(features["token_ids"]), len(features["token_ids"]))
+    datasets, labels = inputs_lib.dev_and_long_inputs(  # name -> (features, throughput examples, latency examples)
+        preprocessor, task, config.datasets, config.max_examples, config.latency_examples, config.long_lengths,
+        config.long_examples, config.data_dir)
     models = {"dense": dense_model, "pruned": pruned.model}
     reference = TokenDroppingRunner(pruned.model, length_bucket=config.length_bucket, jit_compile=False)
 
@@ -233,7 +224,8 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
         "pruning_config": backbone.pruning_config.to_dict(),
         "mean kept tokens per layer": kept_by_dataset,
         "onnxruntime": f"fused graph (ltp_tf.serving.onnx_graph), session options of "
-                       f"ltp_tf.serving.onnx_export.session_options, intra-op threads {config.threads or 'all CPUs'}; "
+                       f"ltp_tf.serving.onnx_export.session_options, intra-op threads {config.threads or 'all CPUs'}, "
+                       f"token budget {config.onnx_max_batch_tokens or 'none (whole batches)'}; "
                        "onnxruntime_int8: the same graphs after onnxruntime.quantization.quantize_dynamic (QInt8 "
                        "weights); its pruned outputs differ (int8 rounding changes kept tokens)",
         "keras backend": keras.backend.backend(),

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ltp_tf.benchmarking.timing import Predictor
+from ltp_tf.validation import check_int_at_least
 
 if TYPE_CHECKING:
     import keras
@@ -41,11 +42,13 @@ MODELS = ("dense", "pruned")
 
 @dataclasses.dataclass(frozen=True)
 class EngineSettings:
-    """How the engines run: the runner's `length_bucket` (keras engines) and onnxruntime's intra-op `threads`
-    (None: every CPU)."""
+    """How the engines run: the runner's `length_bucket` (keras engines), onnxruntime's intra-op `threads`
+    (None: every CPU) and the onnxruntime engines' token budget `onnx_max_batch_tokens` (`OnnxPredictor`; 0: whole
+    batches)."""
 
     length_bucket: int = 8
     threads: int | None = None
+    onnx_max_batch_tokens: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.length_bucket, bool) or not isinstance(self.length_bucket, int) or self.length_bucket < 1:
@@ -53,6 +56,7 @@ class EngineSettings:
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise ValueError(f"`threads` must be None or an integer >= 1. Received: threads={self.threads!r}")
+        check_int_at_least("onnx_max_batch_tokens", self.onnx_max_batch_tokens, 0)
 
 
 def prepare_exports(engines: Sequence[str], checkpoint: Checkpoint, models: dict[str, keras.Model], workdir: str,
@@ -107,7 +111,7 @@ def predictors(engine: str, models: dict[str, keras.Model], exports: dict[str, s
     paths = {name: os.path.join(exports[name], EXTRA_DIR, ONNX_FILE) for name in MODELS}
     if engine == "onnxruntime_int8":
         paths = {name: _quantized(path, os.path.join(workdir, f"{name}_int8.onnx")) for name, path in paths.items()}
-    return {name: OnnxPredictor(path, settings.threads) for name, path in paths.items()}
+    return {name: OnnxPredictor(path, settings.threads, settings.onnx_max_batch_tokens) for name, path in paths.items()}
 
 
 def masked_predictor(engine: str, model: keras.Model, task: GlueTask, settings: EngineSettings, workdir: str,
@@ -129,7 +133,7 @@ def masked_predictor(engine: str, model: keras.Model, task: GlueTask, settings: 
         path = os.path.join(workdir, "pruned_masked.onnx")
         graph = build_onnx_graph(model, task, compact_layers=[])
         onnx.save(with_input_limits(graph, input_limits(model, model.backbone.max_sequence_length)), path)
-        return OnnxPredictor(path, settings.threads)
+        return OnnxPredictor(path, settings.threads, settings.onnx_max_batch_tokens)
     if engine == "saved_model":
         return signature_predictor(export(pruned_checkpoint, "pruned_masked", workdir, onnx=False,
                                           compact_min_length=10**6))

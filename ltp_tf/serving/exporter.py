@@ -3,11 +3,12 @@
     <export_dir>/<name>/<version>/
         saved_model.pb, variables/        the SavedModel (signatures: ltp_tf.serving.signatures)
         assets.extra/ltp_tf_export.json   task, labels, max_seq_length, tokenizer settings, signatures, the
-                                          length gate (`compact_min_length`) and, with `xla_buckets=True`,
-                                          the buckets and capacities (`xla_buckets`: see
-                                          `ltp_tf.serving.xla_buckets`; null without)
+                                          length gate (`compact_min_length`), `onnx_max_batch_tokens` and,
+                                          with `xla_buckets=True`, the buckets and capacities (`xla_buckets`:
+                                          see `ltp_tf.serving.xla_buckets`; null without)
         assets.extra/model.onnx           with `onnx=True`: the token-id signature as ONNX (fused ONNX Runtime
-                                          kernels, `ltp_tf.serving.onnx_graph`; tf2onnx for other models)
+                                          kernels, `ltp_tf.serving.onnx_graph`; tf2onnx for other models;
+                                          metadata: input limits, the `onnx_max_batch_tokens` budget)
         assets.extra/verification.json    with `verify=True`: the parity report (ltp_tf.verify)
     <export_dir>/models.config            TF Serving config listing every model folder
 
@@ -65,7 +66,8 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
                       data_dir: str | None = None, serving_base_path: str = "/models",
                       compact_min_length: int = 0, xla_buckets: bool = False, xla_fit_examples: int = 1000,
                       xla_sample: Mapping[str, np.ndarray] | None = None, xla_length_bucket: int = 8,
-                      xla_long_windows: int = 8, xla_long_margin: float = 0.25) -> ExportResult:
+                      xla_long_windows: int = 8, xla_long_margin: float = 0.25,
+                      onnx_max_batch_tokens: int = 0) -> ExportResult:
     """Exports the checkpoint at `checkpoint_path` as the next version of model `name`.
 
     Args:
@@ -95,10 +97,13 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
             of the sample's text (0: such buckets are not cut).
         xla_long_margin: with `xla_buckets`, raise those buckets' capacities by this fraction, in [0, 1], so
             long text unlike the windows overflows less (`ltp_tf.serving.xla_buckets`).
+        onnx_max_batch_tokens: with `onnx`, the token budget `OnnxPredictor` runs a batch under by default
+            (sub-batches of at most this many row positions; `ltp_tf.serving.onnx_export`; same outputs). 0: none.
     """
     check_int_at_least("compact_min_length", compact_min_length, 0)
     check_int_at_least("xla_fit_examples", xla_fit_examples, 0)
     check_int_at_least("xla_long_windows", xla_long_windows, 0)
+    check_int_at_least("onnx_max_batch_tokens", onnx_max_batch_tokens, 0)
     check_number("xla_long_margin", xla_long_margin, "a number in [0, 1]", lambda value: 0 <= value <= 1)
     publish.check_model_name(name)
     checkpoint = load_checkpoint(checkpoint_path)
@@ -121,9 +126,11 @@ def export_checkpoint(checkpoint_path: str, name: str, export_dir: str = "saved_
             if onnx:
                 token_id_archive = lambda: build_export_archive(model, task, checkpoint.max_seq_length)  # noqa: E731
                 onnx_graph = write_onnx(model, task, token_id_archive, os.path.join(extra, ONNX_FILE),
-                                        input_limits(model, checkpoint.max_seq_length), compact_min_length)
+                                        input_limits(model, checkpoint.max_seq_length), compact_min_length,
+                                        onnx_max_batch_tokens)
         info = export_info(checkpoint, task, text_signature, onnx)
         info.update(onnx_graph=onnx_graph, compact_min_length=compact_min_length,
+                    onnx_max_batch_tokens=onnx_max_batch_tokens if onnx else None,
                     xla_buckets=buckets.to_json() if buckets else None)
         write_json(os.path.join(extra, EXPORT_INFO_FILE), info, sort_keys=True)
         if verify:
