@@ -5,7 +5,7 @@ attention at pruning layers (batch x heads x seq x seq probabilities, written se
 row to the batch's longest kept row at each compaction. `OnnxPredictor` can run a batch as sub-batches of
 rows sorted by length under a token budget (`ltp_tf.serving.onnx_export`). This times the dense and pruned
 ONNX graphs of a checkpoint (exported as `ltp_tf.benchmark` exports them) at one batch size under each
-budget, interleaved batch by batch on the same inputs (dev sets and long windows of dev text), and prints
+budget, timed in turns on the same inputs (dev sets and long windows of dev text), and prints
 a Markdown table of sequences per second with the budget that serves every input fastest per model:
 
     python -m benchmarks.onnx_batch_tokens --checkpoint=<LTP checkpoint> --datasets=mrpc,sst2 \\

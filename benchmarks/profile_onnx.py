@@ -1,12 +1,14 @@
-"""Where batch-1 time goes in ONNX Runtime: time per op class (onnxruntime's profiler), one model or several.
+"""Where inference time goes in ONNX Runtime: time per op class (onnxruntime's profiler), one model or several.
 
-    python -m benchmarks.profile_onnx --models=dense=a.onnx,pruned=b.onnx [--task=sst2] [--examples=64]
+    python -m benchmarks.profile_onnx --models=dense=a.onnx,pruned=b.onnx [--task=sst2] [--examples=64] \
+        [--batch_size=32]
 
-Runs every model on the first `--examples` dev sentences of `--task` one at a time (tokenized with the
-packaged MiniLM vocabulary, max 128 tokens), with onnxruntime's profiler on, and prints a Markdown table:
-per op type, the mean microseconds per call summed over that type's nodes, and its share of the time spent
-in nodes; plus the mean wall time per call (the rest is session overhead: input binding, allocation).
-Op types under 2% of every model's node time are summed as "other".
+Runs every model on the first `--examples` dev sentences of `--task` (tokenized with the packaged MiniLM
+vocabulary, max 128 tokens), one at a time or in consecutive batches of `--batch_size` padded to their longest
+row, with onnxruntime's profiler on, and prints a Markdown table: per op type, the mean microseconds per call
+summed over that type's nodes, and its share of the time spent in nodes; plus the mean wall time per call (the
+rest is session overhead: input binding, allocation). Op types under 2% of every model's node time are summed
+as "other".
 """
 
 from __future__ import annotations
@@ -21,34 +23,34 @@ from absl import app, flags
 
 _MODELS = flags.DEFINE_list("models", None, "name=path.onnx pairs (token-id inputs).")
 _TASK = flags.DEFINE_string("task", "sst2", "GLUE task whose dev texts are run.")
-_EXAMPLES = flags.DEFINE_integer("examples", 64, "Dev examples, one call each.", lower_bound=1)
+_EXAMPLES = flags.DEFINE_integer("examples", 64, "Dev examples run.", lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 1, "Examples per call (consecutive, padded to their longest).",
+                                   lower_bound=1)
 _THREADS = flags.DEFINE_integer("threads", None, "Intra-op threads (default: every CPU).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder (default: ../shared/data/glue).")
 
 
-def profile(path: str, rows: list[dict[str, np.ndarray]], threads: int | None) -> tuple[dict[str, float], float]:
+def profile(path: str, batches: list[dict[str, np.ndarray]], threads: int | None) -> tuple[dict[str, float], float]:
     """(microseconds per call by op type, mean wall milliseconds per call) of the model at `path`."""
     import onnxruntime
 
-    from ltp_tf.benchmarking.timing import time_interleaved
+    from ltp_tf.benchmarking.timing import time_in_turns
     from ltp_tf.serving.onnx_export import session_options
 
     options = session_options(threads)
-    for row in rows:  # warm-up without the profiler
-        onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"]).run(None, row)
-        break
+    onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"]).run(None, batches[0])  # warm-up
     with tempfile.TemporaryDirectory() as folder:
         options.enable_profiling = True
         options.profile_file_prefix = os.path.join(folder, "profile")
         session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        walls = time_interleaved({"model": lambda row: session.run(None, row)}, rows)["model"]
+        walls = time_in_turns({"model": lambda batch: session.run(None, batch)}, batches)["model"]
         with open(session.end_profiling()) as f:
             events = json.load(f)
     by_type: collections.Counter = collections.Counter()
     for event in events:
         if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
             by_type[event["args"]["op_name"]] += event["dur"]
-    return {name: total / len(rows) for name, total in by_type.items()}, float(np.mean(walls)) * 1e3
+    return {name: total / len(batches) for name, total in by_type.items()}, float(np.mean(walls)) * 1e3
 
 
 def markdown(profiles: dict[str, tuple[dict[str, float], float]]) -> str:
@@ -80,10 +82,12 @@ def main(argv: list[str]) -> None:
     examples = read_split(task, task.dev_splits[0], _DATA_DIR.value).take(_EXAMPLES.value)
     features = tokenize(load_preprocessor(packaged_minilm_path(), sequence_length=128), examples.texts).as_dict()
     lengths = features["padding_mask"].sum(1)
-    rows = [{name: features[name][i:i + 1, :lengths[i]].astype(np.int32)
-             for name in ("token_ids", "segment_ids", "padding_mask")} for i in range(len(lengths))]
-    profiles = {name: profile(path, rows, _THREADS.value) for name, path in models.items()}
-    print(f"{task.name} dev, first {len(rows)} sentences ({lengths.mean():.1f} tokens on average), batch 1\n")
+    size = _BATCH_SIZE.value
+    batches = [{name: features[name][i:i + size, :lengths[i:i + size].max()].astype(np.int32)
+                for name in ("token_ids", "segment_ids", "padding_mask")} for i in range(0, len(lengths), size)]
+    profiles = {name: profile(path, batches, _THREADS.value) for name, path in models.items()}
+    print(f"{task.name} dev, first {len(lengths)} sentences ({lengths.mean():.1f} tokens on average), "
+          f"batch {size}\n")
     print(markdown(profiles))
 
 

@@ -12,8 +12,8 @@ model of its seed (the best dev score of the learning-rate grid; later seeds tra
 a `dense (control)` point trains it for as many more epochs as LTP's soft and hard stages, to separate
 pruning from extra training. For each point the sweep reads the dev metrics, FLOPs reduction, kept ratios
 and training time from the training report and (unless `--latency_examples=0`) measures batch-1 CPU latency
-and batch-32 throughput of the point's model against its dense twin (same weights, pruning off), interleaved
-call by call through the XLA token-dropping runner. Results: `benchmarks.sweep_table` (`results.{json,csv,md}`, `pareto.png`). A
+and batch-32 throughput of the point's model against its dense twin (same weights, pruning off), timed in
+turns through the XLA token-dropping runner. Results: `benchmarks.sweep_table` (`results.{json,csv,md}`, `pareto.png`). A
 rerun reuses the rows of points whose command is unchanged (`--remeasure` times them again) and the training
 CLI skips finished stages, so an interrupted or extended sweep continues where it stopped. `--jobs=N` trains
 up to N points at once (a point starts when the points it depends on have finished, those more points wait for

@@ -9,7 +9,7 @@ same runner without XLA), `saved_model` (the exported SavedModel's token-id sign
 removal, dynamic shapes), `saved_model_xla` (the same signature exported with `--xla_buckets`: an XLA program
 per length bucket), `onnxruntime` (the exported ONNX: fused kernels, `ltp_tf.serving.onnx_graph`) and
 `onnxruntime_int8` (the same after dynamic int8 quantization). It measures latency at batch 1 (median,
-p90) and throughput at each `--batch_sizes`, with dense and pruned timed call by call in turn after a
+p90) and throughput at each `--batch_sizes`, with dense and pruned timed in turns of consecutive calls after a
 warm-up pass, on the dev texts of `--datasets` and on `--long_lengths` inputs, and writes
 `<output_dir>/<tag>.{md,csv,json,png}` (+ `<tag>_length.png`) with the FLOPs reduction and the fastest
 dense engine beside each speedup; `--calibrate_gate` adds `<tag>_length_gate.json`. Size it with

@@ -1,8 +1,8 @@
 """The benchmark: dense vs token-pruned inference on real dev sets, through every engine, in one run.
 
 `run(BenchmarkConfig(...))` loads the pruned checkpoint (or builds one with untrained thresholds), takes its
-dense twin (the same weights with pruning off), and times both through each engine (`engines`) call by call
-in turn (`timing`): latency at batch 1 (median, p90) and throughput at each batch size, on the dev texts of
+dense twin (the same weights with pruning off), and times both through each engine (`engines`) in turns of
+consecutive calls (`timing`): latency at batch 1 (median, p90) and throughput at each batch size, on the dev texts of
 every dataset and on long inputs (`inputs`). It writes, under `output_dir`:
 
     <tag>.md, <tag>.csv, <tag>.json   the results table and the run's information (`results`), with the dev

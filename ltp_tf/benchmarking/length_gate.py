@@ -5,7 +5,7 @@ compaction layers, or only masked (no gathers, no host round trips, full-length 
 inputs the removal's fixed cost can exceed the work it saves. The gate `compact_min_length` sends inputs
 shorter than it to the mask-only schedule (`TokenDroppingRunner(compact_min_length=...)`, and the export's
 `--compact_min_length` for the SavedModel and the ONNX graph). `choose_min_length` picks it from timings of
-both schedules, interleaved on the same inputs; `calibrate` times them per engine (`ltp_tf.benchmark
+both schedules, timed in turns on the same inputs; `calibrate` times them per engine (`ltp_tf.benchmark
 --calibrate_gate` writes what it returns to `<tag>_length_gate.json`):
 
     {"<engine>": {"compact_min_length": N,
@@ -62,7 +62,7 @@ def calibrate(engines: Sequence[str], model: keras.Model, task: GlueTask, inputs
               predictors: dict[str, dict[str, Predictor]], settings: EngineSettings, workdir: str,
               pruned_checkpoint: str) -> dict[str, dict[str, Any]]:
     """Per engine with a mask-only schedule (`masked_predictor`), the gate `choose_min_length` picks from
-    both schedules of the pruned model timed interleaved on `inputs` (batch 1): the JSON of the module docstring.
+    both schedules of the pruned model timed in turns on `inputs` (batch 1): the JSON of the module docstring.
 
     `predictors`: each engine's `{"pruned": ...}` (the compacting schedule); `pruned_checkpoint`: the pruned model's
     checkpoint (the saved_model engine exports its mask-only schedule from it).

@@ -18,7 +18,7 @@ BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
 
 def _batch1_latency_ms(models: dict, features: dict[str, np.ndarray], count: int) -> dict[str, float]:
     """Median batch-1 latency of each model through the token-dropping runner (compiled per length bucket,
-    warmed up), the models timed call by call in turn on the same `count` examples."""
+    warmed up), the models timed in turns on the same `count` examples."""
     from ltp_tf.benchmarking.inputs import batches
     from ltp_tf.benchmarking.timing import median_ms, time_after_warm_up
     from ltp_tf.inference import TokenDroppingRunner

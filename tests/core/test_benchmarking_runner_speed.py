@@ -38,6 +38,7 @@ def _ticks():
 
 
 def test_measure_times_pruned_and_dense_in_turn(monkeypatch):
+    monkeypatch.setattr(timing, "CALLS_PER_TURN", 1)  # turns of one call: the fake clock's alternation
     ticks = _ticks()
     monkeypatch.setattr(timing.time, "perf_counter", lambda: next(ticks))
     speed = runner_speed.measure(_model(), _features(5), latency_examples=3, batch_sizes=(2, 4))
