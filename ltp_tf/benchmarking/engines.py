@@ -187,7 +187,10 @@ def _quantized(path: str, output: str) -> str:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from ltp_tf.serving.onnx_graph import float_only_nodes
+
     quantize_dynamic(path, output, weight_type=QuantType.QInt8,
+                     nodes_to_exclude=float_only_nodes(onnx.load(path, load_external_data=False)),
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})  # for the com.microsoft ops
     return output
 

@@ -10,14 +10,18 @@ have produced:
     EmbedLayerNormalization(token_ids, segment_ids)              word + position + segment, LayerNorm
     per block:
       non-pruning block:  Attention(x, W_qkv, b_qkv, live mask)  fused QKV projection + attention
-      pruning block:      MatMul(x, W_qkv) -> Q K^T + mask -> Softmax -> P V    (the probabilities P are
-                          needed: score[k] = sum_{h, q live} P[h, q, k] / (H * R), keep = score >= threshold,
-                          [CLS] kept) and, at a compaction layer, TopK of `(not kept) * S + position`
-                          (kept tokens first, in order) and GatherND of the residual, the attention
-                          output and the mask: the feed-forward and every later block run on fewer tokens
+      pruning block:      MatMul(x, W_qkv) + b_qkv -> Split -> Attention (ONNX opset 23, which also
+                          outputs the probabilities P: score[k] = sum_{h, q live} P[h, q, k] / (H * R),
+                          keep = score >= threshold, [CLS] kept) and, at a compaction layer, TopK of
+                          `(not kept) * S + position` (kept tokens first, in order) and GatherND of the
+                          residual, the attention context and the mask: W_o, the feed-forward and every
+                          later block run on fewer tokens
       MatMul(W_o) -> SkipLayerNormalization(+ residual, + b_o) -> MatMul(W_1) -> BiasGelu (FastGelu for
       the tanh GELU) -> MatMul(W_2) -> SkipLayerNormalization
     pooler Gemm + Tanh, classifier Gemm, Softmax / ArgMax
+
+The opset-23 `Attention` nodes have no int8 kernel: dynamic quantization must leave them alone
+(`float_only_nodes`).
 
 Inputs and outputs are those of the SavedModel's `token_ids` signature (`ltp_tf.serving.signatures`);
 outputs equal the hard-masked model's on live tokens for any choice of compaction layers (pruning
@@ -37,7 +41,7 @@ import numpy as np
 from ltp_tf.layers.token_scoring import MIN_THRESHOLD
 from ltp_tf.validation import check_int_at_least
 
-OPSET = 17
+OPSET = 23  # the first with `Attention` (and its probabilities output)
 MS_DOMAIN = "com.microsoft"
 # Additive attention mask of dead keys (Keras' masked softmax uses the same order of magnitude).
 _DEAD_KEY = -1e9
@@ -113,9 +117,10 @@ def build_onnx_graph(model, task, compact_layers: Sequence[int] | None = None, c
             attended = g.op("MatMul", [context, g.const(wo)])
             counts.append(g.op("ReduceSum", [live, g.const(np.array([1]))], keepdims=0))
         else:
-            attended, probs = _spelled_attention(g, x, live, wqkv, bqkv, wo, heads)
-            x, attended, live, length, count = _prune(g, block, x, attended, live, probs, length, positions,
-                                                      first, heads, index in compact, compact_min_length)
+            context, probs = _attention_with_probabilities(g, x, live, length, wqkv, bqkv, heads)
+            x, context, live, length, count = _prune(g, block, x, context, live, probs, length, positions,
+                                                     first, heads, index in compact, compact_min_length)
+            attended = g.op("MatMul", [context, g.const(wo)])  # after compaction: on the kept tokens only
             counts.append(count)
         ln1, ln2 = block.self_attention_layer_norm, block.feedforward_layer_norm
         x1 = g.op("SkipLayerNormalization", [attended, x, g.const(_np(ln1.gamma)), g.const(_np(ln1.beta)),
@@ -163,6 +168,13 @@ def build_onnx_graph(model, task, compact_layers: Sequence[int] | None = None, c
     return onnx_model
 
 
+def float_only_nodes(onnx_model) -> list[str]:
+    """Names of the nodes dynamic int8 quantization must skip: the standard-domain `Attention` nodes
+    (`onnxruntime.quantization` treats every node named `Attention` as the `com.microsoft` one it can
+    quantize)."""
+    return [node.name for node in onnx_model.graph.node if node.op_type == "Attention" and not node.domain]
+
+
 def _attention_weights(block, hidden: int) -> tuple[np.ndarray, ...]:
     """`(W_qkv (hidden, 3 hidden), b_qkv (3 hidden,), W_o (hidden, hidden), b_o (hidden,))`, heads major."""
     attention = block.self_attention_layer
@@ -172,32 +184,32 @@ def _attention_weights(block, hidden: int) -> tuple[np.ndarray, ...]:
     return kernel, bias, _np(attention.output_dense.kernel).reshape(hidden, hidden), _np(attention.output_dense.bias)
 
 
-def _spelled_attention(g: "_Graph", x, live, wqkv: np.ndarray, bqkv: np.ndarray, wo: np.ndarray, heads: int):
-    """Attention written out, for the probabilities: `(output before b_o (batch, seq, hidden),
-    probabilities (batch, heads, query, key))`. Dead keys (`live` 0) get `-1e9` before the softmax."""
-    hidden = wo.shape[0]
-    head_dim = hidden // heads
-    scale = np.ones(3 * hidden, np.float32)
-    scale[:hidden] = 1.0 / np.sqrt(head_dim)  # folded into the query projection
-    qkv = g.op("Add", [g.op("MatMul", [x, g.const(wqkv * scale)]), g.const(bqkv * scale)])
-    qkv = g.op("Transpose", [g.op("Reshape", [qkv, g.const(np.array([0, 0, 3, heads, head_dim]))])],
-               perm=[2, 0, 3, 1, 4])  # (3, batch, heads, seq, head_dim)
-    query, key, value = (g.op("Gather", [qkv, g.const(np.array(i))], axis=0) for i in range(3))
-    mask = g.op("Unsqueeze", [g.op("Mul", [g.op("Sub", [live, g.const(np.float32(1))]),
-                                           g.const(np.float32(-_DEAD_KEY))]),
-                              g.const(np.array([1, 2]))])  # (batch, 1, 1, key)
-    logits = g.op("Add", [g.op("MatMul", [query, g.op("Transpose", [key], perm=[0, 1, 3, 2])]), mask])
-    probs = g.op("Softmax", [logits], axis=-1)  # (batch, heads, query, key)
-    context = g.op("Reshape", [g.op("Transpose", [g.op("MatMul", [probs, value])], perm=[0, 2, 1, 3]),
-                               g.const(np.array([0, 0, hidden]))])  # (batch, seq, hidden)
-    return g.op("MatMul", [context, g.const(wo)]), probs
+def _attention_with_probabilities(g: "_Graph", x, live, length, wqkv: np.ndarray, bqkv: np.ndarray, heads: int):
+    """Attention that also returns its probabilities: `(context before W_o (batch, seq, hidden), probabilities
+    (batch, heads, query, key))`. Dead keys (`live` 0) get `-1e9` before the softmax.
+
+    One ONNX `Attention` node (opset 23; `qk_matmul_output_mode=3` outputs the probabilities after the
+    softmax) instead of the same math spelled as a dozen ops: no transposed copies of Q, K, V or the context.
+    """
+    hidden = wqkv.shape[0]
+    qkv = g.op("Add", [g.op("MatMul", [x, g.const(wqkv)]), g.const(bqkv)])  # (batch, seq, 3 hidden)
+    query, key, value = g.op("Split", [qkv, g.const(np.array([hidden] * 3))], outputs=3, axis=2)
+    dead_keys = g.op("Unsqueeze", [g.op("Mul", [g.op("Sub", [live, g.const(np.float32(1))]),
+                                                g.const(np.float32(-_DEAD_KEY))]),
+                                   g.const(np.array([1, 2]))])  # (batch, 1, 1, key)
+    # ONNX Runtime wants the mask's query axis spelled out: (batch, 1, query, key).
+    batch = g.op("Slice", [g.op("Shape", [x]), g.const(np.array([0])), g.const(np.array([1]))])
+    mask = g.op("Expand", [dead_keys, g.op("Concat", [batch, g.const(np.array([1])), length, length], axis=0)])
+    context, _, _, probs = g.op("Attention", [query, key, value, mask], outputs=4, unused_outputs=(1, 2),
+                                q_num_heads=heads, kv_num_heads=heads, qk_matmul_output_mode=3)
+    return context, probs
 
 
-def _prune(g: "_Graph", block, x, attended, live, probs, length, positions, first, heads: int, compact: bool,
+def _prune(g: "_Graph", block, x, context, live, probs, length, positions, first, heads: int, compact: bool,
            compact_min_length: int):
     """Scores, keep mask and (if `compact`) the kept tokens moved to the front and the rest cut off.
 
-    Returns `(x, attended, live, length, kept count (batch,))`; with compaction the first four are cut to the
+    Returns `(x, context, live, length, kept count (batch,))`; with compaction the first four are cut to the
     longest kept row (behind the length gate's `If` when `compact_min_length`).
     """
     from onnx import TensorProto
@@ -218,26 +230,26 @@ def _prune(g: "_Graph", block, x, attended, live, probs, length, positions, firs
     keep = g.op("Cast", [keep], to=TensorProto.FLOAT)  # (batch, seq) 1/0
     count = g.op("ReduceSum", [keep, g.const(np.array([1]))], keepdims=0)  # (batch,)
     if not compact:
-        return x, attended, keep, length, count
+        return x, context, keep, length, count
     if not compact_min_length:
-        return (*_compact(g, x, attended, keep, count, length, positions), count)
+        return (*_compact(g, x, context, keep, count, length, positions), count)
     # The length gate: compact only a sequence of at least `compact_min_length` positions, else just mask.
     from onnx import helper
 
     then_graph, else_graph = g.subgraph(), g.subgraph()
-    compacted = _compact(then_graph, x, attended, keep, count, length, positions)
-    unchanged = [else_graph.op("Identity", [value]) for value in (x, attended, keep, length)]
+    compacted = _compact(then_graph, x, context, keep, count, length, positions)
+    unchanged = [else_graph.op("Identity", [value]) for value in (x, context, keep, length)]
     types = (TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.INT64)
     branches = [helper.make_graph(sub.nodes, g.fresh("branch"), [],
                                   [helper.make_tensor_value_info(name, dtype, None)
                                    for name, dtype in zip(names, types)])
                 for sub, names in ((then_graph, compacted), (else_graph, unchanged))]
     condition = g.op("GreaterOrEqual", [length, "compact_min_length"])
-    x, attended, keep, length = g.op("If", [condition], outputs=4, then_branch=branches[0], else_branch=branches[1])
-    return x, attended, keep, length, count
+    x, context, keep, length = g.op("If", [condition], outputs=4, then_branch=branches[0], else_branch=branches[1])
+    return x, context, keep, length, count
 
 
-def _compact(g: "_Graph", x, attended, keep, count, length, positions):
+def _compact(g: "_Graph", x, context, keep, count, length, positions):
     """Kept tokens moved to the front of each row (in order), cut to the longest kept row."""
     from onnx import TensorProto
 
@@ -248,9 +260,9 @@ def _compact(g: "_Graph", x, attended, keep, count, length, positions):
     _, order = g.op("TopK", [order_key, new_length], outputs=2, largest=0, sorted=1)  # (batch, seq')
     index = g.op("Unsqueeze", [order, g.const(np.array([2]))])
     x = g.op("GatherND", [x, index], batch_dims=1)
-    attended = g.op("GatherND", [attended, index], batch_dims=1)
+    context = g.op("GatherND", [context, index], batch_dims=1)
     keep = g.op("GatherElements", [keep, order], axis=1)
-    return x, attended, keep, new_length
+    return x, context, keep, new_length
 
 
 def _np(variable) -> np.ndarray:
@@ -291,10 +303,13 @@ class _Graph:
         return name
 
     def op(self, op_type: str, inputs: Sequence[str], outputs: int = 1, name: str | None = None,
-           domain: str = "", **attributes):
+           domain: str = "", unused_outputs: Sequence[int] = (), **attributes):
+        """Adds a node; its output names (one string, or a list if `outputs` > 1; `unused_outputs` get "",
+        which tells the kernel not to compute them)."""
         from onnx import helper
 
         names = [name or self._name(op_type.lower())] + [self._name(op_type.lower()) for _ in range(outputs - 1)]
+        names = ["" if i in unused_outputs else value for i, value in enumerate(names)]
         self.nodes.append(helper.make_node(op_type, list(inputs), names, name=self._name(op_type),
                                            domain=domain or None, **attributes))
         return names[0] if outputs == 1 else names

@@ -90,3 +90,25 @@ def test_unsupported_models_and_bad_arguments(pruned):
         build_onnx_graph(pruned, get_task("mnli"), compact_min_length=-1)
     with pytest.raises(ValueError, match="compact_layers"):
         build_onnx_graph(pruned, get_task("mnli"), compact_layers=[0])
+
+
+def test_int8_quantization_skips_the_standard_attention_nodes(pruned, tmp_path):
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from ltp_tf.serving.onnx_graph import float_only_nodes
+
+    graph = build_onnx_graph(pruned, get_task("mnli"))
+    skipped = float_only_nodes(graph)
+    assert len(skipped) == sum(block.prunes for block in pruned.backbone.transformer_layers)
+    onnx.save(graph, tmp_path / "float.onnx")
+    quantize_dynamic(tmp_path / "float.onnx", tmp_path / "int8.onnx", weight_type=QuantType.QInt8,
+                     nodes_to_exclude=skipped, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantized = onnx.load(tmp_path / "int8.onnx")
+    assert sorted(float_only_nodes(quantized)) == sorted(skipped)
+    assert any(node.op_type == "MatMulInteger" for node in quantized.graph.node)  # the weights are int8
+    session = onnxruntime.InferenceSession(quantized.SerializeToString(), session_options(1),
+                                           providers=["CPUExecutionProvider"])
+    inputs = _inputs([20, 4, 11, 1], 24)
+    logits, = session.run(["logits"], {name: inputs[name] for name in INPUTS})
+    assert np.isfinite(logits).all() and logits.shape == (4, 3)
