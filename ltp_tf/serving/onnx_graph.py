@@ -13,9 +13,9 @@ have produced:
       pruning block:      MatMul(x, W_qkv) + b_qkv -> Split -> Attention (ONNX opset 23, which also
                           outputs the probabilities P: score[k] = sum_{h, q live} P[h, q, k] / (H * R),
                           keep = score >= threshold, [CLS] kept) and, at a compaction layer, TopK of
-                          `(not kept) * S + position` (kept tokens first, in order) and GatherND of the
-                          residual, the attention context and the mask: W_o, the feed-forward and every
-                          later block run on fewer tokens
+                          the keep mask (kept tokens first and in order: TopK breaks ties by the lower
+                          index) and GatherND of the residual, the attention context and the mask: W_o,
+                          the feed-forward and every later block run on fewer tokens
       MatMul(W_o) -> SkipLayerNormalization(+ residual, + b_o) -> MatMul(W_1) -> BiasGelu (FastGelu for
       the tanh GELU) -> MatMul(W_2) -> SkipLayerNormalization
     pooler Gemm + Tanh, classifier Gemm, Softmax / ArgMax
@@ -43,8 +43,6 @@ from ltp_tf.validation import check_int_at_least
 
 OPSET = 23  # the first with `Attention` (and its probabilities output)
 MS_DOMAIN = "com.microsoft"
-# Additive attention mask of dead keys (Keras' masked softmax uses the same order of magnitude).
-_DEAD_KEY = -1e9
 
 
 def supports(model) -> str | None:
@@ -108,6 +106,7 @@ def build_onnx_graph(model, task, compact_layers: Sequence[int] | None = None, c
     positions = g.op("Range", [g.const(np.array(0)), g.op("Squeeze", [length]), g.const(np.array(1))])  # (seq,)
     first = g.op("Equal", [positions, g.const(np.array(0))])  # (seq,) bool: [CLS]
     counts = []
+    query_axis = ("", "")  # (the length it was built for, `(1, 1, length, 1)`: the mask's query axis)
     for index, block in enumerate(blocks):
         wqkv, bqkv, wo, bo = _attention_weights(block, hidden)
         if not block.prunes:
@@ -117,9 +116,13 @@ def build_onnx_graph(model, task, compact_layers: Sequence[int] | None = None, c
             attended = g.op("MatMul", [context, g.const(wo)])
             counts.append(g.op("ReduceSum", [live, g.const(np.array([1]))], keepdims=0))
         else:
-            context, probs = _attention_with_probabilities(g, x, live, length, wqkv, bqkv, heads)
-            x, context, live, length, count = _prune(g, block, x, context, live, probs, length, positions,
-                                                     first, heads, index in compact, compact_min_length)
+            live_bool = g.op("Cast", [live], to=TensorProto.BOOL)
+            if query_axis[0] != length:  # the mask's shape changes with the sequence (after a compaction)
+                query_axis = (length, g.op("Concat", [g.const(np.array([1, 1])), length, g.const(np.array([1]))],
+                                           axis=0))
+            context, probs = _attention_with_probabilities(g, x, live_bool, query_axis[1], wqkv, bqkv, heads)
+            x, context, live, length, count = _prune(g, block, x, context, live, live_bool, probs, length, first,
+                                                     heads, index in compact, compact_min_length)
             attended = g.op("MatMul", [context, g.const(wo)])  # after compaction: on the kept tokens only
             counts.append(count)
         ln1, ln2 = block.self_attention_layer_norm, block.feedforward_layer_norm
@@ -184,9 +187,11 @@ def _attention_weights(block, hidden: int) -> tuple[np.ndarray, ...]:
     return kernel, bias, _np(attention.output_dense.kernel).reshape(hidden, hidden), _np(attention.output_dense.bias)
 
 
-def _attention_with_probabilities(g: "_Graph", x, live, length, wqkv: np.ndarray, bqkv: np.ndarray, heads: int):
+def _attention_with_probabilities(g: "_Graph", x, live_bool, query_axis, wqkv: np.ndarray, bqkv: np.ndarray,
+                                  heads: int):
     """Attention that also returns its probabilities: `(context before W_o (batch, seq, hidden), probabilities
-    (batch, heads, query, key))`. Dead keys (`live` 0) get `-1e9` before the softmax.
+    (batch, heads, query, key))`. Dead keys (`live_bool` false) are masked out of the softmax; `query_axis` is
+    the shape `(1, 1, seq, 1)`.
 
     One ONNX `Attention` node (opset 23; `qk_matmul_output_mode=3` outputs the probabilities after the
     softmax) instead of the same math spelled as a dozen ops: no transposed copies of Q, K, V or the context.
@@ -194,18 +199,15 @@ def _attention_with_probabilities(g: "_Graph", x, live, length, wqkv: np.ndarray
     hidden = wqkv.shape[0]
     qkv = g.op("Add", [g.op("MatMul", [x, g.const(wqkv)]), g.const(bqkv)])  # (batch, seq, 3 hidden)
     query, key, value = g.op("Split", [qkv, g.const(np.array([hidden] * 3))], outputs=3, axis=2)
-    dead_keys = g.op("Unsqueeze", [g.op("Mul", [g.op("Sub", [live, g.const(np.float32(1))]),
-                                                g.const(np.float32(-_DEAD_KEY))]),
-                                   g.const(np.array([1, 2]))])  # (batch, 1, 1, key)
+    live_keys = g.op("Unsqueeze", [live_bool, g.const(np.array([1, 2]))])  # (batch, 1, 1, key)
     # ONNX Runtime wants the mask's query axis spelled out: (batch, 1, query, key).
-    batch = g.op("Slice", [g.op("Shape", [x]), g.const(np.array([0])), g.const(np.array([1]))])
-    mask = g.op("Expand", [dead_keys, g.op("Concat", [batch, g.const(np.array([1])), length, length], axis=0)])
+    mask = g.op("Expand", [live_keys, query_axis])
     context, _, _, probs = g.op("Attention", [query, key, value, mask], outputs=4, unused_outputs=(1, 2),
                                 q_num_heads=heads, kv_num_heads=heads, qk_matmul_output_mode=3)
     return context, probs
 
 
-def _prune(g: "_Graph", block, x, context, live, probs, length, positions, first, heads: int, compact: bool,
+def _prune(g: "_Graph", block, x, context, live, live_bool, probs, length, first, heads: int, compact: bool,
            compact_min_length: int):
     """Scores, keep mask and (if `compact`) the kept tokens moved to the front and the rest cut off.
 
@@ -224,7 +226,6 @@ def _prune(g: "_Graph", block, x, context, live, probs, length, positions, first
                                     g.const(np.float32(1))])
         scores = g.op("Div", [received, g.op("Mul", [live_queries, g.const(np.float32(heads))])])
     threshold = np.maximum(np.float32(_np(block.threshold)), np.float32(MIN_THRESHOLD)).astype(np.float32)
-    live_bool = g.op("Cast", [live], to=TensorProto.BOOL)
     is_first = g.op("Slice", [first, g.const(np.array([0])), length])  # (seq,)
     keep = g.op("And", [live_bool, g.op("Or", [g.op("GreaterOrEqual", [scores, g.const(threshold)]), is_first])])
     keep = g.op("Cast", [keep], to=TensorProto.FLOAT)  # (batch, seq) 1/0
@@ -232,12 +233,12 @@ def _prune(g: "_Graph", block, x, context, live, probs, length, positions, first
     if not compact:
         return x, context, keep, length, count
     if not compact_min_length:
-        return (*_compact(g, x, context, keep, count, length, positions), count)
+        return (*_compact(g, x, context, keep, count), count)
     # The length gate: compact only a sequence of at least `compact_min_length` positions, else just mask.
     from onnx import helper
 
     then_graph, else_graph = g.subgraph(), g.subgraph()
-    compacted = _compact(then_graph, x, context, keep, count, length, positions)
+    compacted = _compact(then_graph, x, context, keep, count)
     unchanged = [else_graph.op("Identity", [value]) for value in (x, context, keep, length)]
     types = (TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.INT64)
     branches = [helper.make_graph(sub.nodes, g.fresh("branch"), [],
@@ -249,15 +250,13 @@ def _prune(g: "_Graph", block, x, context, live, probs, length, positions, first
     return x, context, keep, length, count
 
 
-def _compact(g: "_Graph", x, context, keep, count, length, positions):
+def _compact(g: "_Graph", x, context, keep, count):
     """Kept tokens moved to the front of each row (in order), cut to the longest kept row."""
     from onnx import TensorProto
 
     new_length = g.op("Cast", [g.op("ReduceMax", [count], keepdims=1)], to=TensorProto.INT64)  # (1,)
-    position = g.op("Slice", [positions, g.const(np.array([0])), length])  # (seq,) int64
-    dropped = g.op("Cast", [g.op("Sub", [g.const(np.float32(1)), keep])], to=TensorProto.INT64)
-    order_key = g.op("Add", [g.op("Mul", [dropped, length]), position])  # (batch, seq): kept first, in order
-    _, order = g.op("TopK", [order_key, new_length], outputs=2, largest=0, sorted=1)  # (batch, seq')
+    # The 1s of `keep` first; TopK breaks ties by the lower index, so kept tokens stay in order.
+    _, order = g.op("TopK", [keep, new_length], outputs=2, largest=1, sorted=1)  # (batch, seq')
     index = g.op("Unsqueeze", [order, g.const(np.array([2]))])
     x = g.op("GatherND", [x, index], batch_dims=1)
     context = g.op("GatherND", [context, index], batch_dims=1)
