@@ -19,8 +19,8 @@ Token budget (`max_batch_tokens`, metadata key `ltp_tf_max_batch_tokens`, set at
 runs it as consecutive sub-batches of rows sorted by length, each within the budget (a row longer than the
 budget runs alone) and cut to its own longest row; outputs come back in the caller's row order. Outputs are
 per row, so they are those of the whole batch up to float rounding. It keeps long batches in cache: the
-pruned graph's spelled-out attention at pruning layers writes (batch, heads, seq, seq) probabilities several
-times, and a batch's rows are padded to its longest kept row at every compaction. Pick it with
+pruned graph's attention at pruning layers writes its (batch, heads, seq, seq) probabilities out (the score
+needs them), and a batch's rows are padded to its longest kept row at every compaction. Pick it with
 `python -m benchmarks.onnx_batch_tokens` (benchmarks/README.md); 0 = run every batch whole.
 """
 
