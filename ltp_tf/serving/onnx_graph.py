@@ -15,7 +15,10 @@ have produced:
                           keep = score >= threshold, [CLS] kept) and, at a compaction layer, TopK of
                           the keep mask (kept tokens first and in order: TopK breaks ties by the lower
                           index) and GatherND of the residual, the attention context and the mask: W_o,
-                          the feed-forward and every later block run on fewer tokens
+                          the feed-forward and every later block run on fewer tokens; with more than
+                          one row, the rest of a compaction layer's block runs on the live tokens of
+                          all rows packed into one (NonZero + GatherND, ScatterND back into rows for
+                          the next attention), skipping the padding to the longest kept row
       MatMul(W_o) -> SkipLayerNormalization(+ residual, + b_o) -> MatMul(W_1) -> BiasGelu (FastGelu for
       the tanh GELU) -> MatMul(W_2) -> SkipLayerNormalization
     pooler Gemm + Tanh, classifier Gemm, Softmax / ArgMax
@@ -105,6 +108,8 @@ def build_onnx_graph(model, task, compact_layers: Sequence[int] | None = None, c
     length = g.op("Slice", [g.op("Shape", ["token_ids"]), g.const(np.array([1])), g.const(np.array([2]))])  # (1,)
     positions = g.op("Range", [g.const(np.array(0)), g.op("Squeeze", [length]), g.const(np.array(1))])  # (seq,)
     first = g.op("Equal", [positions, g.const(np.array(0))])  # (seq,) bool: [CLS]
+    batched = g.op("Greater", [g.op("Slice", [g.op("Shape", ["token_ids"]), g.const(np.array([0])),
+                                              g.const(np.array([1]))]), g.const(np.array([1]))])  # (1,) bool
     counts = []
     query_axis = ("", "")  # (the length it was built for, `(1, 1, length, 1)`: the mask's query axis)
     for index, block in enumerate(blocks):
@@ -123,8 +128,11 @@ def build_onnx_graph(model, task, compact_layers: Sequence[int] | None = None, c
             context, probs = _attention_with_probabilities(g, x, live_bool, query_axis[1], wqkv, bqkv, heads)
             x, context, live, length, count = _prune(g, block, x, context, live, live_bool, probs, length, first,
                                                      heads, index in compact, compact_min_length)
-            attended = g.op("MatMul", [context, g.const(wo)])  # after compaction: on the kept tokens only
             counts.append(count)
+            if index in compact:  # the rest of the block runs on the live tokens of all rows packed together
+                rows = x
+                x, context, where = _pack(g, batched, x, context, live)
+            attended = g.op("MatMul", [context, g.const(wo)])  # after compaction: on the kept tokens only
         ln1, ln2 = block.self_attention_layer_norm, block.feedforward_layer_norm
         x1 = g.op("SkipLayerNormalization", [attended, x, g.const(_np(ln1.gamma)), g.const(_np(ln1.beta)),
                                              g.const(bo)], domain=MS_DOMAIN, epsilon=float(ln1.epsilon))
@@ -136,6 +144,8 @@ def build_onnx_graph(model, task, compact_layers: Sequence[int] | None = None, c
         x = g.op("SkipLayerNormalization", [g.op("MatMul", [hidden_ff, g.const(_np(outer.kernel))]), x1,
                                             g.const(_np(ln2.gamma)), g.const(_np(ln2.beta)), g.const(_np(outer.bias))],
                  domain=MS_DOMAIN, epsilon=float(ln2.epsilon))
+        if index in compact:
+            x = _unpack(g, batched, x, rows, where)
 
     cls = g.op("Gather", [x, g.const(np.array(0))], axis=1)  # (batch, hidden)
     pooled = g.op("Tanh", [g.op("Gemm", [cls, g.const(_np(backbone.pooled_dense.kernel)),
@@ -235,18 +245,11 @@ def _prune(g: "_Graph", block, x, context, live, live_bool, probs, length, first
     if not compact_min_length:
         return (*_compact(g, x, context, keep, count), count)
     # The length gate: compact only a sequence of at least `compact_min_length` positions, else just mask.
-    from onnx import helper
-
-    then_graph, else_graph = g.subgraph(), g.subgraph()
-    compacted = _compact(then_graph, x, context, keep, count)
-    unchanged = [else_graph.op("Identity", [value]) for value in (x, context, keep, length)]
-    types = (TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.INT64)
-    branches = [helper.make_graph(sub.nodes, g.fresh("branch"), [],
-                                  [helper.make_tensor_value_info(name, dtype, None)
-                                   for name, dtype in zip(names, types)])
-                for sub, names in ((then_graph, compacted), (else_graph, unchanged))]
-    condition = g.op("GreaterOrEqual", [length, "compact_min_length"])
-    x, context, keep, length = g.op("If", [condition], outputs=4, then_branch=branches[0], else_branch=branches[1])
+    x, context, keep, length = g.if_else(
+        g.op("GreaterOrEqual", [length, "compact_min_length"]),
+        lambda sub: _compact(sub, x, context, keep, count),
+        lambda sub: [sub.op("Identity", [value]) for value in (x, context, keep, length)],
+        (TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.INT64))
     return x, context, keep, length, count
 
 
@@ -262,6 +265,36 @@ def _compact(g: "_Graph", x, context, keep, count):
     context = g.op("GatherND", [context, index], batch_dims=1)
     keep = g.op("GatherElements", [keep, order], axis=1)
     return x, context, keep, new_length
+
+
+def _pack(g: "_Graph", batched, x, context, live):
+    """`(x, context, where)`: with more than one row (`batched`), the live tokens of all rows packed into one
+    row, `(1, tokens, hidden)`, and their `(row, position)` pairs `where` (tokens, 2); else `x` and `context`
+    unchanged (a single row has no padding to skip). The feed-forward and the LayerNorms work token by token,
+    so packing saves the padding that compaction leaves (every row padded to the longest kept row)."""
+    from onnx import TensorProto
+
+    def packed(sub):
+        where = sub.op("Transpose", [sub.op("NonZero", [sub.op("Cast", [live], to=TensorProto.BOOL)])], perm=[1, 0])
+        return [sub.op("Unsqueeze", [sub.op("GatherND", [value, where]), sub.const(np.array([0]))])
+                for value in (x, context)] + [where]
+
+    def unchanged(sub):
+        return [sub.op("Identity", [value]) for value in (x, context, sub.const(np.zeros((0, 2), np.int64)))]
+
+    return g.if_else(batched, packed, unchanged, (TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.INT64))
+
+
+def _unpack(g: "_Graph", batched, x, rows, where):
+    """The inverse of `_pack`: packed tokens scattered back to their rows (shaped like `rows`; dead positions 0)."""
+    from onnx import TensorProto, helper
+
+    def scattered(sub):
+        zeros = sub.op("ConstantOfShape", [sub.op("Shape", [rows])],
+                       value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]))
+        return [sub.op("ScatterND", [zeros, where, sub.op("Squeeze", [x, sub.const(np.array([0]))])])]
+
+    return g.if_else(batched, scattered, lambda sub: [sub.op("Identity", [x])], (TensorProto.FLOAT,))[0]
 
 
 def _np(variable) -> np.ndarray:
@@ -288,8 +321,20 @@ class _Graph:
         sub.initializers, sub._counter = self.initializers, self._counter
         return sub
 
-    def fresh(self, stem: str) -> str:
-        return self._name(stem)
+    def if_else(self, condition, then_branch, else_branch, types: Sequence[int]) -> list[str]:
+        """An `If` node: `then_branch(sub)` / `else_branch(sub)` add nodes to a subgraph and return its outputs
+        (of the ONNX element `types`); returns the node's outputs."""
+        from onnx import helper
+
+        branches = {}
+        for key, build in (("then_branch", then_branch), ("else_branch", else_branch)):
+            sub = self.subgraph()
+            names = build(sub)
+            branches[key] = helper.make_graph(sub.nodes, self._name("branch"), [],
+                                              [helper.make_tensor_value_info(name, dtype, None)
+                                               for name, dtype in zip(names, types)])
+        outputs = self.op("If", [condition], outputs=len(types), **branches)
+        return [outputs] if len(types) == 1 else outputs
 
     def const(self, array, name: str | None = None) -> str:
         from onnx import numpy_helper
