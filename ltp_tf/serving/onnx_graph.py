@@ -108,8 +108,9 @@ def build_onnx_graph(model, task, compact_layers: Sequence[int] | None = None, c
     length = g.op("Slice", [g.op("Shape", ["token_ids"]), g.const(np.array([1])), g.const(np.array([2]))])  # (1,)
     positions = g.op("Range", [g.const(np.array(0)), g.op("Squeeze", [length]), g.const(np.array(1))])  # (seq,)
     first = g.op("Equal", [positions, g.const(np.array(0))])  # (seq,) bool: [CLS]
-    batched = g.op("Greater", [g.op("Slice", [g.op("Shape", ["token_ids"]), g.const(np.array([0])),
-                                              g.const(np.array([1]))]), g.const(np.array([1]))])  # (1,) bool
+    batched = compact and g.op("Greater", [g.op("Slice", [g.op("Shape", ["token_ids"]), g.const(np.array([0])),
+                                                          g.const(np.array([1]))]),
+                                           g.const(np.array([1]))])  # (1,) bool: more than one row
     counts = []
     query_axis = ("", "")  # (the length it was built for, `(1, 1, length, 1)`: the mask's query axis)
     for index, block in enumerate(blocks):
