@@ -44,8 +44,10 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
         layer_index: 0-based index of this block in its encoder (sets its schedule and threshold).
         num_layers: number of blocks in the encoder.
         pruning_config: a `TokenPruningConfig` (or its dict); default: no pruning.
-        drop_tokens: physically remove pruned tokens (gather the live ones, pad only to the longest row),
-            so later layers run on fewer tokens. Outputs equal hard masking on the live tokens. In soft
+        drop_tokens: physically remove pruned tokens (the live ones move to the front of each row, rows are
+            padded only to the longest kept row; the feed-forward network runs on the live tokens of all rows
+            packed into one sequence), so later layers run on fewer tokens. Outputs equal hard masking on the
+            live tokens (the padded slots hold zeros). In soft
             training nothing is pruned, so only trailing padding is removed and the soft mask follows the
             tokens (outputs equal soft masking on the live tokens).
         threshold_lr_scale: the threshold moves `threshold_lr_scale` times as fast as the other weights
@@ -266,20 +268,18 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
             new_token_mask = self.hard_keep_mask(scores, token_mask, sentence_lengths)
             keep_mask = ops.cast(new_token_mask, "float32")
 
-        kept_positions = ops.broadcast_to(ops.arange(seq_len, dtype="int32")[None, :], (batch_size, seq_len))
-        residual = hidden_states
-        output_mask = keep_mask  # (batch, seq')
         if self.drop_tokens and self.prunes:
-            order = token_scoring.compact_order(new_token_mask)  # (batch, seq)
-            new_len = ops.max(ops.sum(ops.cast(new_token_mask, "int32"), axis=1))
-            order = order[:, :new_len]  # (batch, seq')
-            residual = _gather_tokens(residual, order)
-            attention_output = _gather_tokens(attention_output, order)
-            new_token_mask = ops.take_along_axis(new_token_mask, order, axis=1)
-            output_mask = ops.take_along_axis(keep_mask, order, axis=1)
-            kept_positions = order
-
-        outputs = self.feed_forward(residual, attention_output, training)  # (batch, seq', hidden)
+            counts = ops.sum(ops.cast(new_token_mask, "int32"), axis=1)  # (batch,)
+            kept_positions = token_scoring.compact_order(new_token_mask)[:, :ops.max(counts)]  # (batch, seq')
+            # Kept tokens first in each row, so the live slots are each row's first `counts`.
+            new_token_mask = ops.arange(ops.shape(kept_positions)[1], dtype="int32")[None, :] < counts[:, None]
+            output_mask = ops.take_along_axis(keep_mask, kept_positions, axis=1)
+            outputs = self._packed_feed_forward(hidden_states, attention_output, kept_positions, new_token_mask,
+                                                training)  # (batch, seq', hidden)
+        else:
+            kept_positions = ops.broadcast_to(ops.arange(seq_len, dtype="int32")[None, :], (batch_size, seq_len))
+            output_mask = keep_mask  # (batch, seq)
+            outputs = self.feed_forward(hidden_states, attention_output, training)  # (batch, seq, hidden)
         if soft:
             outputs = outputs * ops.cast(output_mask, outputs.dtype)[:, :, None]
             self.add_loss(self.pruning_config.mask_loss_weight * token_scoring.masked_mean(keep_mask, token_mask))
@@ -369,6 +369,33 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
         feedforward = self.feedforward_dropout(feedforward, training=training)
         return self.feedforward_layer_norm(hidden + feedforward)
 
+    def _packed_feed_forward(self, residual, attention_output, kept_positions, live, training=None):
+        """`feed_forward` on the kept tokens of every row packed into one sequence, then laid out per row.
+
+        Dropping tokens leaves each row padded to the longest kept row; the feed-forward network (and the
+        LayerNorms) runs position by position, so it runs on the live tokens of the whole batch in one
+        `(1, tokens, hidden)` sequence instead, no padding in between.
+
+        Args:
+            residual, attention_output: `(batch, seq, hidden)`, the block's input and its attention output.
+            kept_positions: `(batch, seq')` int32 input position of each output slot, kept tokens first.
+            live: `(batch, seq')` bool, the output slots that hold a kept token.
+            training: Python bool (feed-forward dropout).
+
+        Returns:
+            `(batch, seq', hidden)`: the block's output at the live slots, zeros at the others.
+        """
+        batch_size, seq_len, hidden_dim = ops.shape(residual)[0], ops.shape(residual)[1], ops.shape(residual)[2]
+        new_len = ops.shape(kept_positions)[1]
+        slots = ops.nonzero(ops.reshape(live, (-1,)))[0]  # (tokens,) flat output slot b * seq' + j
+        rows = ops.arange(batch_size, dtype="int32")[:, None] * seq_len
+        sources = ops.take(ops.reshape(rows + kept_positions, (-1,)), slots)  # (tokens,) flat input b * seq + p
+        residual, attention_output = (ops.take(ops.reshape(values, (-1, hidden_dim)), sources, axis=0)[None]
+                                      for values in (residual, attention_output))  # (1, tokens, hidden)
+        outputs = self.feed_forward(residual, attention_output, training)[0]  # (tokens, hidden)
+        outputs = ops.scatter(ops.expand_dims(slots, 1), outputs, (batch_size * new_len, hidden_dim))
+        return ops.reshape(outputs, (batch_size, new_len, hidden_dim))
+
     # ------------------------------------------------------------ shape/config
     def compute_output_spec(self, hidden_states, token_mask=None, sentence_lengths=None, training=None):
         batch_size, seq_len, hidden_dim = hidden_states.shape
@@ -404,11 +431,6 @@ class TokenPruningEncoderBlock(keras.layers.Layer):
 _WEIGHT_LAYERS = ("self_attention_layer", "self_attention_layer_norm", "feedforward_intermediate_dense",
                   "feedforward_output_dense", "feedforward_layer_norm")
 _SHARED_SETTINGS = ("intermediate_dim", "num_heads", "activation", "dropout", "layer_norm_epsilon")
-
-
-def _gather_tokens(values, order):
-    """`values[b, order[b, j]]` for `(batch, seq, ...)` values and `(batch, seq')` positions."""
-    return ops.take_along_axis(values, order[:, :, None], axis=1)
 
 
 def _check_call_shapes(hidden_states, token_mask, sentence_lengths) -> None:

@@ -125,8 +125,9 @@ def test_public_steps_compose_to_the_hard_call(prune_mode):
 @pytest.mark.parametrize("prune_mode", ["absolute_threshold", "topk"])
 def test_dropping_equals_hard_masking(prune_mode):
     hidden, live = _inputs(2)
-    masked = _block(prune_mode, layer_index=3, final_token_threshold=0.02)
-    dropped = _block(prune_mode, layer_index=3, final_token_threshold=0.02, drop_tokens=True)
+    live[1, 3:] = False  # a short row: it keeps fewer tokens than the longest kept row
+    masked = _block(prune_mode, layer_index=3, final_token_threshold=0.01)
+    dropped = _block(prune_mode, layer_index=3, final_token_threshold=0.01, drop_tokens=True)
     masked_out = masked(hidden, live)
     dropped(hidden, live)
     dropped.set_weights(masked.get_weights())
@@ -135,11 +136,15 @@ def test_dropping_equals_hard_masking(prune_mode):
     positions = _np(dropped_out["kept_positions"])
     dropped_live = _np(dropped_out["token_mask"])
     assert positions.shape[1] == keep.sum(1).max() < SEQ
+    assert len(set(keep.sum(1))) > 1, "test should keep a different number of tokens per row"
     for b in range(BATCH):
         kept_positions = np.flatnonzero(keep[b])
         np.testing.assert_array_equal(positions[b][dropped_live[b]], kept_positions)
         np.testing.assert_allclose(_np(dropped_out["hidden_states"])[b][dropped_live[b]],
                                    _np(masked_out["hidden_states"])[b][kept_positions], atol=1e-5)
+        # The feed-forward network ran on the kept tokens only (packed): the padded slots hold zeros.
+        np.testing.assert_array_equal(_np(dropped_out["hidden_states"])[b][~dropped_live[b]], 0.0)
+    assert not dropped_live.all(), "test should leave some slots padded"
 
 
 def test_cls_is_never_pruned_and_padding_never_kept():
