@@ -22,8 +22,9 @@ around in the embedding lookup), segment ids outside `[0, num_segments)`, a `pad
 or whose position 0 (`[CLS]`) is padding, and inputs longer than `max_seq_length`. Dtypes are checked by
 the `TensorSpec`s, ranks by `tf.ensure_shape` (a loaded signature does not check them against its specs).
 
-Pruned tokens are physically removed inside the graph (`drop_tokens=True`: each layer gathers the kept
-tokens and pads only to the longest kept row), so later layers really run on fewer tokens. Shapes are
+Pruned tokens are physically removed inside the graph (`drop_tokens=True`: each pruning layer moves the kept
+tokens to the front of each row and pads only to the longest kept row; its feed-forward network runs on the
+kept tokens of all rows packed into one sequence), so later layers really run on fewer tokens. Shapes are
 dynamic, so the graph runs without XLA (XLA needs static shapes; see `ltp_tf.inference.token_dropping` for that).
 The length gate (`compact_min_length` > 0): a batch whose longest input has fewer positions runs the
 mask-only schedule of the same model (pruned tokens masked, not removed: no gather ops) through a
