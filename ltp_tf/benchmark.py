@@ -13,7 +13,8 @@ p90) and throughput at each `--batch_sizes`, with dense and pruned timed in turn
 warm-up pass, on the dev texts of `--datasets` and on `--long_lengths` inputs, and writes
 `<output_dir>/<tag>.{md,csv,json,png}` (+ `<tag>_length.png`) with the FLOPs reduction and the fastest
 dense engine beside each speedup; `--calibrate_gate` adds `<tag>_length_gate.json`. Size it with
-`--max_examples` and `--latency_examples` (see benchmarks/README.md for the issue-15 command).
+`--max_examples` and `--latency_examples`; `--min_timed_calls` passes over an input set's batches again until
+every model is timed on that many calls (see benchmarks/README.md for the issue-15 command).
 
 This module defines the flags and parses them once into a `BenchmarkConfig`; the benchmark itself is
 `ltp_tf.benchmarking.dense_vs_pruned.run`.
@@ -66,6 +67,10 @@ _CALIBRATE_GATE = flags.DEFINE_boolean(
     "<tag>_length_gate.json (ltp_tf.benchmarking.length_gate).")
 _LONG_EXAMPLES = flags.DEFINE_integer("long_examples", BenchmarkConfig.long_examples, "Long inputs per length.",
                                       lower_bound=1)
+_MIN_TIMED_CALLS = flags.DEFINE_integer(
+    "min_timed_calls", BenchmarkConfig.min_timed_calls, "Time every model on at least this many calls per input set "
+    "and batch size, passing over its batches again when it has fewer (one batch of 16 long windows at batch 32 "
+    "would otherwise be a single call).", lower_bound=1)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "GLUE folder (default: ../shared/data/glue).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", BenchmarkConfig.output_dir, "Where the result files go.")
 _TAG = flags.DEFINE_string("tag", None, "File name stem (default: <task>_<backend>_<date>).")
@@ -83,7 +88,7 @@ def config_from_flags() -> BenchmarkConfig:
         calibration_examples=_CALIBRATION_EXAMPLES.value, threads=_THREADS.value,
         onnx_max_batch_tokens=_ONNX_MAX_BATCH_TOKENS.value, datasets=tuple(_DATASETS.value),
         long_lengths=tuple(_LONG_LENGTHS.value), calibrate_gate=_CALIBRATE_GATE.value,
-        long_examples=_LONG_EXAMPLES.value, data_dir=_DATA_DIR.value, output_dir=_OUTPUT_DIR.value, tag=_TAG.value,
+        long_examples=_LONG_EXAMPLES.value, min_timed_calls=_MIN_TIMED_CALLS.value, data_dir=_DATA_DIR.value, output_dir=_OUTPUT_DIR.value, tag=_TAG.value,
         length_scan=tuple(_LENGTH_SCAN.value))
 
 

@@ -66,6 +66,7 @@ class BenchmarkConfig:
     long_lengths: tuple[int, ...] = ()
     calibrate_gate: bool = False
     long_examples: int = 32
+    min_timed_calls: int = 8
     data_dir: str | None = None
     output_dir: str = "benchmarks/results"
     tag: str | None = None
@@ -92,7 +93,8 @@ class BenchmarkConfig:
                     get_task(name)
                 except ValueError as error:
                     raise ValueError(f"`--{flag}`: {error}") from None
-        for name, minimum in (("latency_examples", 1), ("calibration_examples", 0), ("long_examples", 1)):
+        for name, minimum in (("latency_examples", 1), ("calibration_examples", 0), ("long_examples", 1),
+                              ("min_timed_calls", 1)):
             _check_integer(name, getattr(self, name), minimum)
         if self.max_examples is not None:
             _check_integer("max_examples", self.max_examples, 1)
@@ -180,12 +182,13 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
                                                          for b in config.batch_sizes]:
                 count = latency_count if batch_size == 1 else total
                 mean_tokens = float(lengths[:count].mean())
-                times = timing.time_after_warm_up(pair, batches)  # the warm-up compiles every bucket
+                repeats = timing.repeats_for(len(batches), config.min_timed_calls)
+                times = timing.time_after_warm_up(pair, batches, repeats=repeats)  # the warm-up compiles every bucket
                 if batch_size == 1:
                     rows += results.latency_rows(engine, times, flops_reduction(engine, count, 1), difference,
                                                  dataset, mean_tokens)
                 else:
-                    rows.append(results.throughput_row(engine, batch_size, count, times,
+                    rows.append(results.throughput_row(engine, batch_size, count * repeats, times,
                                                        flops_reduction(engine, count, batch_size), difference,
                                                        dataset, mean_tokens))
                 print("\n".join(results.markdown_table(rows[-2 if batch_size == 1 else -1:]).splitlines()[2:]),
@@ -233,6 +236,8 @@ def run(config: BenchmarkConfig, command: str) -> dict[str, str]:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
         "load average (1 min) before / after": f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}",
         "length bucket": config.length_bucket,
+        "timed calls": f"every model on at least {config.min_timed_calls} calls per input set and batch size "
+                       "(fewer batches are passed over again), after an untimed pass",
         "length gate (compact_min_length by engine, calibrated in this run)": {
             engine: gate["compact_min_length"] for engine, gate in gates.items()} or "not calibrated",
         "runner capacities (batch 1)": calibration_note,

@@ -49,10 +49,19 @@ def time_in_turns(predictors: Mapping[str, Predictor], inputs: Sequence[dict[str
 
 
 def time_after_warm_up(predictors: Mapping[str, Predictor], inputs: Sequence[dict[str, np.ndarray]],
-                       calls_per_turn: int | None = None) -> dict[str, np.ndarray]:
-    """`time_in_turns` after one untimed pass over the same `inputs` (compiles every shape first)."""
+                       calls_per_turn: int | None = None, repeats: int = 1) -> dict[str, np.ndarray]:
+    """`time_in_turns` on `inputs` repeated `repeats` times (one timed call per input and repeat), after one
+    untimed pass over `inputs` (compiles every shape first)."""
+    check_int_at_least("repeats", repeats, 1)
     time_in_turns(predictors, inputs, calls_per_turn)
-    return time_in_turns(predictors, inputs, calls_per_turn)
+    return time_in_turns(predictors, list(inputs) * repeats, calls_per_turn)
+
+
+def repeats_for(calls: int, min_calls: int) -> int:
+    """How many passes over `calls` inputs time at least `min_calls` calls (at least one pass)."""
+    check_int_at_least("calls", calls, 1)
+    check_int_at_least("min_calls", min_calls, 1)
+    return -(-min_calls // calls)
 
 
 def median_ms(times: Mapping[str, np.ndarray]) -> dict[str, float]:

@@ -29,6 +29,7 @@ def test_defaults_and_list_flags_parsed_to_ints():
     ({"latency_examples": 0}, "`--latency_examples` must be an integer >= 1"),
     ({"calibration_examples": -1}, "`--calibration_examples` must be an integer >= 0"),
     ({"max_examples": 0}, "`--max_examples` must be an integer >= 1"),
+    ({"min_timed_calls": 0}, "`--min_timed_calls` must be an integer >= 1"),
     ({"length_bucket": 0}, "`length_bucket` must be an integer >= 1"),
     ({"threads": 0}, "`threads` must be None or an integer >= 1"),
 ])

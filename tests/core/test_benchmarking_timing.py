@@ -53,6 +53,22 @@ def test_time_after_warm_up_runs_every_input_once_untimed(calls_per_turn, order)
     assert all((values >= 0).all() for values in times.values())
 
 
+def test_time_after_warm_up_repeats_the_timed_pass_only():
+    calls = []
+    inputs = [{"token_ids": np.full((1, 2), i)} for i in range(3)]
+    times = timing.time_after_warm_up({"a": _recording(calls, "a")}, inputs, repeats=3)
+    assert calls == [("a", i) for i in range(3)] * 4  # the warm-up pass, then three timed passes
+    assert times["a"].shape == (9,)
+    with pytest.raises(ValueError, match=r"`repeats` must be an integer >= 1\. Received"):
+        timing.time_after_warm_up({"a": _recording(calls, "a")}, inputs, repeats=0)
+
+
+@pytest.mark.parametrize("calls, min_calls, repeats", [(1, 8, 8), (3, 8, 3), (8, 8, 1), (20, 8, 1), (5, 1, 1)])
+def test_repeats_for_reaches_the_minimum_number_of_calls(calls, min_calls, repeats):
+    assert timing.repeats_for(calls, min_calls) == repeats
+    assert calls * repeats >= min_calls > calls * (repeats - 1) or repeats == 1
+
+
 @pytest.mark.parametrize("calls_per_turn", [0, -1, 1.5, True])
 def test_time_in_turns_rejects_a_bad_turn(calls_per_turn):
     with pytest.raises(ValueError, match=r"`calls_per_turn` must be an integer >= 1\. Received"):
